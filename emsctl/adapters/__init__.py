@@ -1,0 +1,1 @@
+"""Adapters at the edge: Prometheus, Shelly relays, the Viessmann cloud and forecast.solar."""

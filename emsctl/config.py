@@ -1,0 +1,588 @@
+"""YAML configuration to a typed, validated `Config`.
+
+pydantic v2 models with `extra="forbid"`: a typo is an error, every threshold has its default
+here, and `ConfigError` names file, key path, bad value and what was expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from emsctl.model import LoadId, LoadKind
+
+log = logging.getLogger(__name__)
+
+Seconds = Annotated[float, Field(ge=0)]
+Watts = Annotated[float, Field(ge=0)]
+Percent = Annotated[float, Field(ge=0, le=100)]
+Phase = Literal["L1", "L2", "L3"]
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------- devices
+
+
+class DeviceConfig(Strict):
+    """How to reach a load's actuator. Passwords never live here (see docs/operations.md)."""
+
+    type: Literal["shelly_gen1", "shelly_gen2", "viessmann_dhw", "sim", "none"] = "none"
+    host: str | None = None  # "192.168.1.31" or "127.0.0.1:8081"
+    channel: int = Field(0, ge=0)
+    username: str = "admin"  # Gen1 only; Gen2 is always "admin"
+    timeout_s: float = Field(5.0, gt=0)
+    retries: int = Field(1, ge=0, le=5)
+    #: Dead-man: the device switches itself off this long after our last renewal.
+    deadman_s: int = Field(300, ge=0)
+
+    @model_validator(mode="after")
+    def _host_needed(self) -> DeviceConfig:
+        if self.type in ("shelly_gen1", "shelly_gen2") and not self.host:
+            raise ValueError(f"a {self.type} device needs 'host'")
+        return self
+
+
+class IdleRelease(Strict):
+    """Rule 10: a heat-pump load whose compressor stays idle is released early."""
+
+    enabled: bool = True
+    grace_s: Seconds = 600
+    below_w: Watts = 100
+    for_s: Seconds = 300
+    cooldown_s: Seconds = 3600
+
+
+class NoCarRelease(Strict):
+    """Rule 11: a metered wallbox that draws nothing has no car or a full car."""
+
+    enabled: bool = True
+    grace_s: Seconds = 180
+    below_w: Watts = 100
+    for_s: Seconds = 300
+    retry_after_s: Seconds = 3600
+
+
+class CarFallback(Strict):
+    """Rule 15: charge a plugged car at night regardless of surplus."""
+
+    enabled: bool = False
+    from_: dt.time = Field(dt.time(22, 0), alias="from")
+    until: dt.time = dt.time(6, 30)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def covers(self, local: dt.time) -> bool:
+        if self.from_ <= self.until:
+            return self.from_ <= local < self.until
+        return local >= self.from_ or local < self.until
+
+
+class LoadConfig(Strict):
+    """Settings common to every load. Subclasses set per-load defaults."""
+
+    enabled: bool = True
+    kind: LoadKind = LoadKind.RELAY
+    nominal_w: Watts = 2000
+    #: Rule 1: eligible while soc >= gate_pct.
+    gate_pct: Percent = 50
+    #: Rule 2: start when surplus >= start_w (None: nominal_w).
+    start_w: Watts | None = None
+    #: Rule 2: tolerated import (grid or battery discharge) while running.
+    max_import_w: Watts = 300
+    on_delay_s: Seconds = 240
+    off_delay_s: Seconds = 360
+    min_on_s: Seconds = 900
+    min_off_s: Seconds = 0
+    #: Rule 8: judge export on this phase when per-phase data is present.
+    phase: Phase | None = None
+    #: Where the load's own power comes from: its device's meter, the compressor, or nowhere.
+    power_source: Literal["meter", "compressor", "none"] = "none"
+    device: DeviceConfig = DeviceConfig()
+
+    @property
+    def start_threshold_w(self) -> float:
+        return self.nominal_w if self.start_w is None else self.start_w
+
+
+class SgReadyConfig(LoadConfig):
+    nominal_w: Watts = 2000
+    gate_pct: Percent = 50
+    min_on_s: Seconds = 1800
+    power_source: Literal["meter", "compressor", "none"] = "compressor"
+    #: Rule 9: a heating-season load.
+    max_outdoor_c: float | None = 15.0
+    idle_release: IdleRelease = IdleRelease()
+
+
+class DhwConfig(LoadConfig):
+    kind: LoadKind = LoadKind.SETPOINT
+    nominal_w: Watts = 2000
+    gate_pct: Percent = 50
+    min_on_s: Seconds = 900
+    power_source: Literal["meter", "compressor", "none"] = "compressor"
+    max_outdoor_c: float | None = None
+    idle_release: IdleRelease = IdleRelease()
+    normal_c: float = Field(50.0, ge=10, le=70)
+    boost_c: float = Field(60.0, ge=10, le=70)
+    #: Rule 12: Viessmann writes no more often than this.
+    min_write_interval_s: Seconds = 900
+
+    @model_validator(mode="after")
+    def _boost_above_normal(self) -> DhwConfig:
+        if self.boost_c <= self.normal_c:
+            raise ValueError(f"boost_c ({self.boost_c}) must be above normal_c ({self.normal_c})")
+        return self
+
+
+class WallboxConfig(LoadConfig):
+    min_on_s: Seconds = 900
+    no_car: NoCarRelease = NoCarRelease()
+    fallback: CarFallback = CarFallback()
+
+
+class WbAConfig(WallboxConfig):
+    """WB A: 2 kW, Shelly Plus 1 PM (has a meter)."""
+
+    nominal_w: Watts = 2000
+    gate_pct: Percent = 70
+    power_source: Literal["meter", "compressor", "none"] = "meter"
+
+
+class WbBConfig(WallboxConfig):
+    """WB B: 4 kW, Shelly Plus 1 (no meter)."""
+
+    nominal_w: Watts = 4000
+    gate_pct: Percent = 90
+    power_source: Literal["meter", "compressor", "none"] = "none"
+
+
+class LoadsConfig(Strict):
+    sg_ready: SgReadyConfig = SgReadyConfig()
+    dhw: DhwConfig = DhwConfig()
+    wb_a: WbAConfig = WbAConfig()
+    wb_b: WbBConfig = WbBConfig()
+
+    def get(self, load: LoadId) -> LoadConfig:
+        cfg: LoadConfig = getattr(self, load.value)
+        return cfg
+
+    def items(self) -> Iterator[tuple[LoadId, LoadConfig]]:
+        for load in LoadId:
+            yield load, self.get(load)
+
+
+# --------------------------------------------------------------------------- control
+
+
+class ControlConfig(Strict):
+    """The decision rules' house-wide settings (docs/decision-logic.md)."""
+
+    interval_s: float = Field(60, gt=0)
+    #: Rule 4: loads in this order get surplus first; shedding goes in reverse.
+    priority: list[LoadId] = [LoadId.SG_READY, LoadId.DHW, LoadId.WB_A, LoadId.WB_B]
+    #: Rule 7: loads in one group never run together.
+    exclusive: list[list[LoadId]] = [[LoadId.WB_A, LoadId.WB_B]]
+    gate_hysteresis_pct: Percent = 3
+    settle_s: Seconds = 180
+    #: Rule 6.
+    brake_soc: Percent = 45
+    force_beats_brake: bool = False
+    #: Rule 13.
+    max_age_s: Seconds = 300
+    failsafe_after_s: Seconds = 600
+    manual_hold_s: Seconds = 4 * 3600
+    battery_capacity_wh: Watts = 8000
+    #: Rule 14: how far gates drop when the forecast says the battery fills anyway (never
+    #: below brake_soc + 2 x gate_hysteresis_pct).
+    forecast_gate_shift_pct: Percent = 15
+    #: Rule 14: remaining PV must exceed the battery's room by this factor.
+    forecast_margin: float = Field(1.5, ge=1.0)
+    #: What a clean stop does to the relays: leave them (dead-man timers end EMS runs) or
+    #: switch every EMS-driven load off.
+    on_exit: Literal["leave", "all_off"] = "leave"
+    timezone: str = "Europe/Berlin"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+class MetricQuery(Strict):
+    """One measurement: a PromQL selector (metric name plus optional label matchers)."""
+
+    metric: str
+    labels: dict[str, str] = {}
+    scale: float = 1.0
+
+
+def _q(metric: str, scale: float = 1.0) -> MetricQuery:
+    return MetricQuery(metric=metric, scale=scale)
+
+
+class PrometheusConfig(Strict):
+    url: str = "http://127.0.0.1:9090"
+    timeout_s: float = Field(5.0, gt=0)
+    grid_w: MetricQuery = _q("pcc_transfer_power_exchange_value")
+    grid_l1_w: MetricQuery | None = None
+    grid_l2_w: MetricQuery | None = None
+    grid_l3_w: MetricQuery | None = None
+    soc_pct: MetricQuery = _q("ess_stateOfCharge_value")
+    pv_w: MetricQuery = _q("photovoltaic_production_current_value")
+    #: Multiply by -1 if the inverter reports discharging as positive.
+    battery_w: MetricQuery = _q("ess_power_value")
+    compressor_w: MetricQuery | None = _q("heating_compressors_0_power_value")
+    outdoor_c: MetricQuery | None = _q("heating_sensors_temperature_outside_value")
+    dhw_c: MetricQuery | None = _q("heating_dhw_sensors_temperature_hotWaterStorage_value")
+
+
+class ViessmannConfig(Strict):
+    enabled: bool = False
+    client_id: str = ""
+    redirect_uri: str = "vicare://oauth-callback/everest"
+    scope: str = "IoT User offline_access"
+    auth_url: str = "https://iam.viessmann.com/idp/v3/authorize"
+    token_url: str = "https://iam.viessmann.com/idp/v3/token"
+    api_base: str = "https://api.viessmann.com/iot/v1"
+    installation_id: str | None = None
+    gateway_serial: str | None = None
+    device_id: str | None = None
+    #: Our own calls per rolling 24 h; Viessmann blocks the account at 1450 (shared with the app).
+    daily_budget: int = Field(300, ge=1, le=1450)
+    timeout_s: float = Field(31.0, gt=0)
+    #: Where the refresh token lives (mode 0600); relative paths are under the state directory.
+    token_file: str = "viessmann-token.json"
+    one_time_charge: bool = False
+
+
+class ForecastPlane(Strict):
+    declination: float = Field(ge=0, le=90)
+    azimuth: float = Field(ge=-180, le=180)  # 0 = south, -90 = east, 90 = west
+    kwp: float = Field(gt=0)
+
+
+class ForecastConfig(Strict):
+    enabled: bool = False
+    url: str = "https://api.forecast.solar"
+    api_key: str | None = None
+    latitude: float = Field(49.0, ge=-90, le=90)
+    longitude: float = Field(8.4, ge=-180, le=180)
+    planes: list[ForecastPlane] = [
+        ForecastPlane(declination=30, azimuth=0, kwp=5.0),
+        ForecastPlane(declination=30, azimuth=90, kwp=2.0),
+    ]
+    refresh_s: Seconds = 3600
+    #: A cached forecast older than this is not used.
+    max_age_s: Seconds = 6 * 3600
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class StoreConfig(Strict):
+    path: str = "/var/lib/ems/ems.db"
+    retention_days: int = Field(30, ge=1)
+
+
+class WebUiConfig(Strict):
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    #: werkzeug password hash (`emsctl webui hash-password`); None = no login.
+    password_hash: str | None = None
+    secret_key_file: str = "webui-secret"
+
+
+class MetricsConfig(Strict):
+    enabled: bool = True
+    bind: str = "0.0.0.0"
+    port: int = Field(9099, ge=0, le=65535)
+
+
+class TariffConfig(Strict):
+    import_eur_kwh: float = Field(0.35, ge=0)
+    feed_in_eur_kwh: float = Field(0.08, ge=0)
+    #: Value of car energy that was wanted but not delivered.
+    unmet_car_eur_kwh: float = Field(1.00, ge=0)
+
+
+# --------------------------------------------------------------------------- simulator
+
+
+class SimBattery(Strict):
+    capacity_wh: Watts = 8000
+    reserve_wh: Watts = 800
+    max_charge_w: Watts = 4000
+    max_discharge_w: Watts = 4000
+    efficiency: float = Field(0.95, gt=0, le=1)
+    initial_wh: Watts = 4000
+
+
+class SimHeatPump(Strict):
+    compressor_w: Watts = 2000
+    cop_base: float = 3.9
+    cop_slope: float = 0.09
+    cop_ref_c: float = 2.0
+    cop_min: float = 2.0
+    cop_max: float = 5.5
+    dhw_cop_penalty: float = 0.9
+    dhw_cop_min: float = 1.8
+    backup_heater_w: Watts = 6000
+
+
+class SimBuffer(Strict):
+    kwh_per_k: float = Field(1.163, gt=0)
+    loss_w_per_k: float = Field(3.0, ge=0)
+    ambient_c: float = 20.0
+    min_c: float = 35.0
+    initial_c: float = 40.0
+    on_below_c: float = 37.5
+    off_at_c: float = 42.5
+    sg_raise_k: float = 5.0
+
+
+class SimDhwTank(Strict):
+    kwh_per_k: float = Field(0.349, gt=0)
+    loss_w_per_k: float = Field(2.0, ge=0)
+    ambient_c: float = 20.0
+    min_c: float = 45.0
+    initial_c: float = 52.0
+    on_below_c: float = 47.0
+    off_at_c: float = 50.0
+    hysteresis_k: float = 3.0
+
+
+class SimConfig(Strict):
+    """The plant model of the replay simulator and the demo (scenarios/README.md values)."""
+
+    inverter_ac_w: Watts = 4600
+    battery: SimBattery = SimBattery()
+    heat_pump: SimHeatPump = SimHeatPump()
+    buffer: SimBuffer = SimBuffer()
+    dhw_tank: SimDhwTank = SimDhwTank()
+    #: Minutes between the plant's state and what the engine sees (Prometheus scrape lag).
+    measurement_lag_min: int = Field(1, ge=0, le=10)
+    #: Demo speed: wall seconds per simulated minute.
+    demo_seconds_per_minute: float = Field(0.1, gt=0)
+
+
+# --------------------------------------------------------------------------- root
+
+
+class Config(Strict):
+    control: ControlConfig = ControlConfig()
+    loads: LoadsConfig = LoadsConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+    viessmann: ViessmannConfig = ViessmannConfig()
+    forecast: ForecastConfig = ForecastConfig()
+    store: StoreConfig = StoreConfig()
+    webui: WebUiConfig = WebUiConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    tariff: TariffConfig = TariffConfig()
+    sim: SimConfig = SimConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        problems: list[tuple[str, Any, str]] = []
+        c = self.control
+        seen = set()
+        for i, load in enumerate(c.priority):
+            if load in seen:
+                problems.append((f"control.priority.{i}", load.value, "each load once"))
+            seen.add(load)
+        for load, lc in self.loads.items():
+            if lc.enabled and load not in seen:
+                problems.append(
+                    ("control.priority", [x.value for x in c.priority], f"a list naming {load}")
+                )
+        for g, group in enumerate(c.exclusive):
+            if len(set(group)) < 2:
+                problems.append(
+                    (f"control.exclusive.{g}", [x.value for x in group], "at least two loads")
+                )
+        for load, lc in self.loads.items():
+            if not lc.enabled:
+                continue
+            gate = lc.gate_pct
+            if c.brake_soc >= gate - c.gate_hysteresis_pct:
+                problems.append(
+                    (
+                        "control.brake_soc",
+                        c.brake_soc,
+                        f"below {load}'s gate {gate:g}% minus hysteresis "
+                        f"{c.gate_hysteresis_pct:g} (a load must leave before the brake)",
+                    )
+                )
+            if lc.on_delay_s < c.interval_s:
+                problems.append(
+                    (
+                        f"loads.{load}.on_delay_s",
+                        lc.on_delay_s,
+                        f"at least control.interval_s ({c.interval_s:g})",
+                    )
+                )
+            if lc.off_delay_s < c.interval_s:
+                problems.append(
+                    (
+                        f"loads.{load}.off_delay_s",
+                        lc.off_delay_s,
+                        f"at least control.interval_s ({c.interval_s:g})",
+                    )
+                )
+            if lc.phase and getattr(self.prometheus, f"grid_{lc.phase.lower()}_w") is None:
+                log.debug("load %s judges %s but no per-phase metric is configured", load, lc.phase)
+            dev = lc.device
+            if lc.kind is LoadKind.SETPOINT and dev.type not in ("viessmann_dhw", "sim", "none"):
+                problems.append((f"loads.{load}.device.type", dev.type, "viessmann_dhw or sim"))
+            if lc.kind is LoadKind.RELAY and dev.type == "viessmann_dhw":
+                problems.append((f"loads.{load}.device.type", dev.type, "a relay device"))
+            if lc.power_source == "meter" and dev.type == "shelly_gen1":
+                problems.append(
+                    (
+                        f"loads.{load}.power_source",
+                        lc.power_source,
+                        "'compressor' or 'none': a Shelly 1 Gen1 has no power meter",
+                    )
+                )
+        if problems:
+            raise _CrossCheckError(problems)
+        return self
+
+    def enabled_loads(self) -> list[LoadId]:
+        """Enabled loads in priority order."""
+        return [x for x in self.control.priority if self.loads.get(x).enabled]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class _CrossCheckError(ValueError):
+    def __init__(self, problems: list[tuple[str, Any, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {v!r}: expected {e}" for p, v, e in problems))
+        self.problems = problems
+
+
+class ConfigProblem(BaseModel):
+    path: str
+    value: Any
+    expected: str
+
+    def __str__(self) -> str:
+        shown = "(missing)" if self.value is _MISSING else repr(self.value)
+        return f"{self.path}: {shown}: {self.expected}"
+
+
+_MISSING = object()
+
+
+class ConfigError(Exception):
+    """The config file is unusable. `problems` lists every bad key."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s) in the configuration:\n{lines}")
+
+
+def _expected(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "no such key (check the spelling; see docs/decision-logic.md for the keys)"
+    if kind == "missing":
+        return "a value (this key is required)"
+    if kind == "enum":
+        return f"one of {ctx.get('expected', '')}"
+    if kind == "literal_error":
+        return f"one of {ctx.get('expected', '')}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sym = {
+            "greater_than_equal": ">=",
+            "greater_than": ">",
+            "less_than_equal": "<=",
+            "less_than": "<",
+        }[kind]
+        bound = next(iter(ctx.values()), "")
+        return f"a number {sym} {bound}"
+    msg: str = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def _to_problems(exc: ValidationError, data: Any) -> list[ConfigProblem]:
+    out: list[ConfigProblem] = []
+    for err in exc.errors(include_url=False):
+        loc = [str(x) for x in err["loc"]]
+        ctx_err = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_err, _CrossCheckError):
+            for path, value, expected in ctx_err.problems:
+                out.append(ConfigProblem(path=path, value=value, expected=expected))
+            continue
+        path = ".".join(loc) or "(top level)"
+        value = err.get("input", _MISSING) if err["type"] != "missing" else _MISSING
+        if isinstance(value, dict) and err["type"] != "extra_forbidden":
+            value = "{...}"
+        out.append(ConfigProblem(path=path, value=value, expected=_expected(err)))
+    return out
+
+
+def parse_config(data: Any, source: str = "<config>") -> Config:
+    """Validate an already-parsed YAML document."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source,
+            [ConfigProblem(path="(top level)", value=type(data).__name__, expected="a mapping")],
+        )
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _to_problems(exc, data)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file; raise ConfigError naming every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            str(p), [ConfigProblem(path="(file)", value=str(p), expected=f"a readable file: {exc}")]
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ConfigError(
+            str(p), [ConfigProblem(path=where, value=_MISSING, expected=f"valid YAML: {exc}")]
+        ) from None
+    return parse_config(data, str(p))
+
+
+def dump_config(cfg: Config) -> str:
+    """The effective configuration as YAML (what `emsctl check-config` prints)."""
+    data = cfg.model_dump(mode="json", by_alias=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

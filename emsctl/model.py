@@ -1,0 +1,271 @@
+"""Domain vocabulary shared by every layer: loads, states, snapshots, verdicts and commands.
+
+Plain frozen dataclasses and enums; this module imports nothing of ours and does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class LoadId(StrEnum):
+    """The flexible loads of the house, named as in the config file."""
+
+    SG_READY = "sg_ready"
+    DHW = "dhw"
+    WB_A = "wb_a"
+    WB_B = "wb_b"
+
+
+class LoadKind(StrEnum):
+    """How a load is actuated: a relay (Shelly) or a setpoint (Viessmann DHW target)."""
+
+    RELAY = "relay"
+    SETPOINT = "setpoint"
+
+
+class State(StrEnum):
+    """States of a load's machine. `output_on` below says which ones drive the load on."""
+
+    OFF = "off"
+    ARMING = "arming"
+    ON = "on"
+    DISARMING = "disarming"
+    COOLDOWN = "cooldown"
+    MANUAL = "manual"
+    FORCED_ON = "forced_on"
+    FORCED_OFF = "forced_off"
+    UNAVAILABLE = "unavailable"
+
+
+#: States in which the EMS itself keeps the load running (and accounts for its power).
+EMS_RUNNING: frozenset[State] = frozenset({State.ON, State.DISARMING})
+#: States in which the EMS commands the output on.
+OUTPUT_ON: frozenset[State] = frozenset({State.ON, State.DISARMING, State.FORCED_ON})
+
+
+class Mode(StrEnum):
+    """An owner's override from the UI or CLI."""
+
+    AUTO = "auto"
+    FORCE_ON = "force_on"
+    FORCE_OFF = "force_off"
+
+
+class Event(StrEnum):
+    """Transitions the engine can ask of a machine (the machine's guards still check timers)."""
+
+    ARM = "arm"  # off -> arming: start condition began to hold
+    DISARM_START = "cancel_arm"  # arming -> off: start condition no longer holds
+    START = "start"  # arming -> on: on_delay elapsed and this load holds the tick's start slot
+    WEAKEN = "weaken"  # on -> disarming: stop condition began to hold
+    RECOVER = "recover"  # disarming -> on: stop condition no longer holds
+    SHED = "shed"  # disarming -> off (or on -> off on fail-safe): the tick's shed slot
+    RELEASE = "release"  # on/disarming -> cooldown: early release (idle compressor, no car)
+    BRAKE = "brake"  # any output-on state -> off: emergency brake, same tick for all
+    COOL_DOWN_END = "cooldown_end"  # cooldown -> off
+    DETECT_MANUAL = "detect_manual"  # * -> manual: a person switched the device
+    MANUAL_END = "manual_end"  # manual -> on/off when the hold expires or on Auto
+    FORCE_ON = "force_on"  # * -> forced_on
+    FORCE_OFF = "force_off"  # * -> forced_off
+    AUTO = "auto"  # forced_* -> on/off: override cleared or expired
+    LOSE = "lose"  # * -> unavailable: the device's API is unusable until a person acts
+    REGAIN = "regain"  # unavailable -> off
+
+
+class Release(StrEnum):
+    """Why a load was switched off outside the normal shed path."""
+
+    BRAKE = "brake"
+    COMPRESSOR_IDLE = "compressor_idle"
+    CAR_NOT_CHARGING = "car_not_charging"
+    FAILSAFE = "failsafe"
+    EXCLUSION = "exclusion"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReading:
+    """What a load's actuator reported this tick.
+
+    `relay_on` is the device's actual output (for the DHW load: whether the boost target is
+    set); None when the device could not be read. `power_w` only where a real meter exists.
+    `source` is the device's report of who changed the output last (Shelly `source`).
+    `error` holds the typed error's text when the device was unreachable or answered badly.
+    `available` is False when the device cannot be used until a person acts (revoked login).
+    """
+
+    relay_on: bool | None = None
+    power_w: float | None = None
+    source: str | None = None
+    error: str | None = None
+    available: bool = True
+    #: A value the device reports that is not ours (e.g. the DHW target set in the ViCare app).
+    foreign_setpoint: float | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.error is None and self.relay_on is not None
+
+
+UNKNOWN_READING = LoadReading(error="not read")
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """An owner's override as the engine sees it (the store keeps who and why)."""
+
+    mode: Mode
+    created_at: datetime
+    expires_at: datetime | None = None  # None = until released
+    created_by: str = "ui"
+
+    def active(self, now: datetime) -> bool:
+        return self.mode is not Mode.AUTO and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadStatus:
+    """Everything the engine needs to know about one load besides the house's measurements.
+
+    Built by the coordinator from the load's machine and actuator each tick.
+    """
+
+    load: LoadId
+    state: State
+    since: datetime  # when the machine entered `state`
+    reading: LoadReading = UNKNOWN_READING
+    #: Start of the current EMS-driven run (on/disarming/forced_on); None when off.
+    on_since: datetime | None = None
+    #: When the output last went off (for min_off_s); None when never seen on.
+    off_since: datetime | None = None
+    #: The output the EMS last commanded and saw confirmed; None before the first command.
+    commanded_on: bool | None = None
+    #: A command was sent but not yet confirmed by a read-back.
+    command_pending: bool = False
+    cooldown_until: datetime | None = None
+    manual_until: datetime | None = None
+    override: Override | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """The strategic layer's input: PV still expected today, from a cached forecast."""
+
+    fetched_at: datetime
+    remaining_today_wh: float
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The house as seen at one tick. A missing or stale value is None, never zero.
+
+    Signs: grid positive = import; battery positive = charging.
+    `ages_s` holds the age of each measurement that was present (also for stale ones, so the
+    UI can show how old they are).
+    """
+
+    at: datetime
+    grid_w: float | None = None
+    grid_l1_w: float | None = None
+    grid_l2_w: float | None = None
+    grid_l3_w: float | None = None
+    soc_pct: float | None = None
+    pv_w: float | None = None
+    battery_w: float | None = None
+    compressor_w: float | None = None
+    outdoor_c: float | None = None
+    dhw_c: float | None = None
+    ages_s: Mapping[str, float] = field(default_factory=dict)
+    forecast: Forecast | None = None
+
+    def phase_w(self, phase: str) -> float | None:
+        if phase == "L1":
+            return self.grid_l1_w
+        if phase == "L2":
+            return self.grid_l2_w
+        if phase == "L3":
+            return self.grid_l3_w
+        raise ValueError(f"unknown phase {phase!r}")
+
+
+#: Names of the Snapshot's measurements, in display order.
+MEASUREMENTS: tuple[str, ...] = (
+    "grid_w",
+    "grid_l1_w",
+    "grid_l2_w",
+    "grid_l3_w",
+    "soc_pct",
+    "pv_w",
+    "battery_w",
+    "compressor_w",
+    "outdoor_c",
+    "dhw_c",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The engine's judgement of one load at one tick.
+
+    `start_ok`/`keep_ok` are the raw conditions; `event` is the transition the engine wants
+    (None = stay). `reasons` are short human sentences for log, store, metrics and UI.
+    """
+
+    load: LoadId
+    event: Event | None
+    start_ok: bool
+    keep_ok: bool
+    reasons: tuple[str, ...]
+    gate_pct: float
+    surplus_w: float | None
+    release: Release | None = None
+    #: Seconds of cooldown after a release.
+    cooldown_s: float = 0.0
+    #: For MANUAL: until when the EMS leaves the load alone.
+    hold_until: datetime | None = None
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The result of one evaluation: a verdict per load, plus the engine's running memory.
+
+    `watch` maps condition names to the time they started holding (compressor idle, car not
+    drawing, data missing); the caller passes it back on the next evaluation.
+    """
+
+    verdicts: Mapping[LoadId, Verdict]
+    watch: Mapping[str, datetime]
+    surplus_w: float | None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """An output the actuator layer must apply. `deadman_s` asks the device to switch itself
+    off after that many seconds unless renewed (None for a person's own switching)."""
+
+    load: LoadId
+    on: bool
+    reason: str
+    deadman_s: int | None = None
+    renew: bool = False  # True when only refreshing the dead-man timer of a running load
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One state change of a load's machine, as persisted and shown to the owner."""
+
+    at: datetime
+    load: LoadId
+    source: State
+    target: State
+    event: str
+    reasons: tuple[str, ...]
+    measurements: Mapping[str, float | None] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Emulators and harnesses used by the tests (Shelly, Viessmann, forecast.solar, Prometheus)."""
