@@ -273,9 +273,37 @@ class ViessmannConfig(Strict):
     #: Our own calls per rolling 24 h; Viessmann blocks the account at 1450 (shared with the app).
     daily_budget: int = Field(300, ge=1, le=1450)
     timeout_s: float = Field(31.0, gt=0)
-    #: Where the refresh token lives (mode 0600); relative paths are under the state directory.
+    #: Where the refresh token lives (mode 0600); relative paths are under the state directory
+    #: (the directory of store.path).
     token_file: str = "viessmann-token.json"
+    #: Also start a one-time DHW charge when the boost begins (the schedule may not allow
+    #: charging at noon otherwise). Costs one or two extra calls per boost.
     one_time_charge: bool = False
+    #: How often the DHW target is re-read to notice a change made in the ViCare app. Every
+    #: read is a call: 900 s costs 96 calls a day. The DHW temperature itself comes from
+    #: Prometheus, never from here.
+    check_interval_s: float = Field(900, ge=60)
+    #: Calls of the daily budget that periodic checks leave untouched, so a boost can always
+    #: be switched off again.
+    read_reserve: int = Field(30, ge=0)
+    #: Our calls per rolling 10 minutes; Viessmann blocks the account above 120.
+    burst_budget: int = Field(60, ge=1, le=120)
+    #: First wait after a failed call (unreachable, server error); doubles up to
+    #: check_interval_s, so an offline gateway costs a few calls an hour, not one a tick.
+    retry_after_error_s: float = Field(120, ge=10)
+    #: Wait after a 429 that names no reset time.
+    rate_limit_wait_s: float = Field(3600, ge=60)
+
+    @model_validator(mode="after")
+    def _reserve_below_budget(self) -> ViessmannConfig:
+        # A missing client_id is not an error here: the shipped file has none yet, and the
+        # daemon must still run; the DHW load then shows why it is unavailable.
+        if self.read_reserve >= self.daily_budget:
+            raise ValueError(
+                f"read_reserve ({self.read_reserve}) must be below daily_budget "
+                f"({self.daily_budget}), or no periodic check could ever run"
+            )
+        return self
 
 
 class ForecastPlane(Strict):
@@ -294,10 +322,27 @@ class ForecastConfig(Strict):
         ForecastPlane(declination=30, azimuth=0, kwp=5.0),
         ForecastPlane(declination=30, azimuth=90, kwp=2.0),
     ]
-    refresh_s: Seconds = 3600
-    #: A cached forecast older than this is not used.
+    #: Time between fetches. forecast.solar recomputes at most every 15 min, so 900 is the floor.
+    refresh_s: float = Field(3600, ge=900)
+    #: A random delay of up to this many seconds is added to every refresh, so our calls do not
+    #: land on the full hour together with everybody else's (forecast.solar asks for this).
+    jitter_s: Seconds = 600
+    #: A cached forecast older than this is not used (the engine then runs without one).
     max_age_s: Seconds = 6 * 3600
+    #: First wait after a failed fetch; doubles up to refresh_s.
+    retry_after_error_s: float = Field(900, ge=60)
+    #: Our own cap on calls per hour (None: 12 without a key, 60 with one, the free and
+    #: personal tiers' limits). The server's rate-limit headers are honoured as well.
+    hourly_limit: int | None = Field(None, ge=1)
     timeout_s: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _plane_count(self) -> ForecastConfig:
+        if not self.planes:
+            raise ValueError("at least one plane is needed")
+        if len(self.planes) > 4:
+            raise ValueError("forecast.solar accepts at most 4 planes")
+        return self
 
 
 class StoreConfig(Strict):
@@ -506,7 +551,7 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s) in the configuration:\n{lines}")
 
 
-def _expected(err: dict[str, Any]) -> str:
+def _expected(err: Any) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":

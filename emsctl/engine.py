@@ -1,0 +1,634 @@
+"""The pure decision engine: (snapshot, load statuses, config, now) -> a Verdict per load.
+
+No I/O, no wall clock, no globals. Every rule of docs/decision-logic.md lives here; the
+machines only check the timers the engine relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from emsctl.config import Config, IdleRelease, LoadConfig, NoCarRelease, WallboxConfig
+from emsctl.model import (
+    EMS_RUNNING,
+    OUTPUT_ON,
+    Decision,
+    Event,
+    LoadId,
+    LoadKind,
+    LoadStatus,
+    Mode,
+    Release,
+    Snapshot,
+    State,
+    Verdict,
+)
+
+#: Watch keys (conditions whose start time the engine remembers between ticks).
+DATA_MISSING = "data_missing"
+
+
+def idle_key(load: LoadId) -> str:
+    return f"{load.value}.compressor_idle"
+
+
+def no_car_key(load: LoadId) -> str:
+    return f"{load.value}.not_drawing"
+
+
+def fmt_w(watts: float) -> str:
+    """Human power: '1.9 kW' or '250 W'."""
+    return f"{watts / 1000:.1f} kW" if abs(watts) >= 1000 else f"{watts:.0f} W"
+
+
+def fmt_s(seconds: float) -> str:
+    """Human duration: '3m12s', '45s', '2h05m'."""
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def elapsed(since: datetime | None, now: datetime) -> float:
+    """Seconds from `since` to `now` (0 when never)."""
+    return 0.0 if since is None else (now - since).total_seconds()
+
+
+def relay_expected(status: LoadStatus) -> bool:
+    """The output the EMS believes the device has."""
+    if status.commanded_on is not None:
+        return status.commanded_on
+    return status.state in OUTPUT_ON
+
+
+def manual_change(status: LoadStatus) -> str | None:
+    """Why the device's state shows a person's hand, or None.
+
+    A read-back that differs from what the EMS last commanded (no command in flight) is a
+    person's doing, except a dead-man timer running out (source "timer"), which the EMS renews.
+    """
+    r = status.reading
+    if status.command_pending or status.state in (State.MANUAL, State.UNAVAILABLE):
+        return None
+    if r.foreign_setpoint is not None:
+        return f"target set to {r.foreign_setpoint:g} by someone else"
+    if r.relay_on is None or r.relay_on == relay_expected(status):
+        return None
+    if r.source == "timer" and not r.relay_on:
+        return None
+    how = f" ({r.source})" if r.source else ""
+    return f"switched {'on' if r.relay_on else 'off'} by hand{how}"
+
+
+@dataclass
+class _Judgement:
+    """Working notes for one load during one evaluation."""
+
+    status: LoadStatus
+    cfg: LoadConfig
+    gate: float
+    reasons: list[str] = field(default_factory=list)
+    start_ok: bool = False
+    keep_ok: bool = True
+    event: Event | None = None
+    release: Release | None = None
+    cooldown_s: float = 0.0
+    hold_until: datetime | None = None
+    candidate_start: bool = False  # arming long enough; competes for the tick's start slot
+    candidate_shed: bool = False  # off_delay and min_on satisfied; competes for the shed slot
+    failsafe_shed: bool = False
+
+
+@dataclass
+class _Tick:
+    """Facts shared by every load during one evaluation."""
+
+    snapshot: Snapshot
+    config: Config
+    now: datetime
+    watch: Mapping[str, datetime]
+    fresh: bool
+    brake: bool
+    failsafe: bool
+    missing_for: float
+    budget: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def forecast_shift(snapshot: Snapshot, config: Config) -> tuple[float, str | None]:
+    """Rule 14: how many percent to lower the gates, and why."""
+    fc = snapshot.forecast
+    c = config.control
+    if fc is None or snapshot.soc_pct is None or c.forecast_gate_shift_pct <= 0:
+        return 0.0, None
+    room_wh = c.battery_capacity_wh * max(0.0, 100.0 - snapshot.soc_pct) / 100.0
+    need_wh = room_wh * c.forecast_margin
+    if fc.remaining_today_wh < need_wh:
+        return 0.0, None
+    return c.forecast_gate_shift_pct, (
+        f"forecast {fc.remaining_today_wh / 1000:.1f} kWh left today >= "
+        f"{c.forecast_margin:g} x battery room {room_wh / 1000:.1f} kWh"
+    )
+
+
+def effective_gate(cfg: LoadConfig, config: Config, shift: float) -> float:
+    """The load's SOC gate after the forecast shift, never within reach of the brake."""
+    if shift <= 0:
+        return cfg.gate_pct
+    floor = config.control.brake_soc + 2 * config.control.gate_hysteresis_pct
+    return max(cfg.gate_pct - shift, min(cfg.gate_pct, floor))
+
+
+def own_power(
+    load: LoadId, j: _Judgement, snapshot: Snapshot, compressor_taken: bool
+) -> tuple[float, bool]:
+    """Power the load draws now by the EMS's best knowledge, and whether it used the compressor.
+
+    The compressor serves both heat-pump loads: its power is counted once.
+    """
+    src = j.cfg.power_source
+    if src == "meter" and j.status.reading.power_w is not None:
+        return j.status.reading.power_w, compressor_taken
+    if src == "compressor":
+        if compressor_taken:
+            return 0.0, True
+        if snapshot.compressor_w is not None:
+            return snapshot.compressor_w, True
+        return j.cfg.nominal_w, True
+    return j.cfg.nominal_w, compressor_taken
+
+
+def _phase_surplus(cfg: LoadConfig, snapshot: Snapshot) -> float | None:
+    """Rule 8: export on the load's phase plus a third of battery charging (the hybrid
+    inverter feeds all three phases evenly), or None when there is no per-phase data."""
+    if cfg.phase is None:
+        return None
+    phase_w = snapshot.phase_w(cfg.phase)
+    if phase_w is None:
+        return None
+    battery = snapshot.battery_w or 0.0
+    return -phase_w + battery / 3.0
+
+
+def _in_fallback(cfg: LoadConfig, config: Config, now: datetime) -> bool:
+    if not isinstance(cfg, WallboxConfig) or not cfg.fallback.enabled:
+        return False
+    return cfg.fallback.covers(now.astimezone(config.control.tz).time())
+
+
+def _exclusive_peers(load: LoadId, config: Config) -> set[LoadId]:
+    peers: set[LoadId] = set()
+    for group in config.control.exclusive:
+        if load in group:
+            peers.update(x for x in group if x is not load)
+    return peers
+
+
+def _output_is_on(status: LoadStatus) -> bool:
+    """Whether the load is drawing power as far as exclusion is concerned."""
+    if status.state is State.MANUAL:
+        return bool(status.reading.relay_on)
+    return status.state in OUTPUT_ON
+
+
+def _update_watch(
+    snapshot: Snapshot,
+    statuses: Mapping[LoadId, LoadStatus],
+    config: Config,
+    now: datetime,
+    watch: Mapping[str, datetime],
+) -> dict[str, datetime]:
+    """Remember since when each timed condition holds (rules 10, 11, 13)."""
+    out: dict[str, datetime] = {}
+
+    def hold(key: str, holds: bool) -> None:
+        if holds:
+            out[key] = watch.get(key, now)
+
+    hold(DATA_MISSING, snapshot.grid_w is None or snapshot.soc_pct is None)
+    for load in config.enabled_loads():
+        st = statuses[load]
+        cfg = config.loads.get(load)
+        running = st.state in EMS_RUNNING
+        idle = getattr(cfg, "idle_release", None)
+        if isinstance(idle, IdleRelease) and idle.enabled:
+            c = snapshot.compressor_w
+            hold(idle_key(load), running and c is not None and c < idle.below_w)
+        no_car = getattr(cfg, "no_car", None)
+        if isinstance(no_car, NoCarRelease) and no_car.enabled and cfg.power_source == "meter":
+            p = st.reading.power_w
+            hold(no_car_key(load), running and p is not None and p < no_car.below_w)
+    return out
+
+
+def evaluate(
+    snapshot: Snapshot,
+    loads: Mapping[LoadId, LoadStatus],
+    config: Config,
+    now: datetime,
+    watch: Mapping[str, datetime] | None = None,
+) -> Decision:
+    """Judge every enabled load. `watch` is the previous Decision's `watch` (empty at start)."""
+    c = config.control
+    order = config.enabled_loads()
+    new_watch = _update_watch(snapshot, loads, config, now, watch or {})
+    notes: list[str] = []
+
+    soc = snapshot.soc_pct
+    fresh = snapshot.grid_w is not None and soc is not None
+    missing_since = new_watch.get(DATA_MISSING)
+    missing_for = elapsed(missing_since, now)
+    failsafe = not fresh and missing_for >= c.failsafe_after_s
+    brake = soc is not None and soc < c.brake_soc
+    surplus: float | None = None
+    if snapshot.grid_w is not None:
+        surplus = -snapshot.grid_w + (snapshot.battery_w or 0.0)
+
+    shift, shift_reason = forecast_shift(snapshot, config)
+    last_switch = max(
+        (t for st in loads.values() for t in (st.on_since, st.off_since) if t is not None),
+        default=None,
+    )
+    settling = last_switch is not None and elapsed(last_switch, now) < c.settle_s
+    settle_note = (
+        f"settling {fmt_s(elapsed(last_switch, now))} < {fmt_s(c.settle_s)} after the last switch"
+        if settling
+        else None
+    )
+
+    js: dict[LoadId, _Judgement] = {}
+    for load in order:
+        cfg = config.loads.get(load)
+        js[load] = _Judgement(status=loads[load], cfg=cfg, gate=effective_gate(cfg, config, shift))
+
+    # Rule 2: surplus budget, running loads first (no preemption), then candidates in order.
+    budget: float | None = None
+    if surplus is not None:
+        compressor_taken = False
+        owns: dict[LoadId, float] = {}
+        for load in order:
+            if js[load].status.state in EMS_RUNNING:
+                owns[load], compressor_taken = own_power(load, js[load], snapshot, compressor_taken)
+        budget = surplus + sum(owns.values())
+        for load, own in owns.items():
+            j = js[load]
+            phase = _phase_surplus(j.cfg, snapshot)
+            ok = budget - own >= -j.cfg.max_import_w
+            if phase is not None:
+                ok = ok and phase + own >= -j.cfg.max_import_w
+            if ok:
+                budget -= own
+            else:
+                j.keep_ok = False
+                avail = budget if phase is None else min(budget, phase + own)
+                j.reasons.append(
+                    f"surplus {fmt_w(avail)} < load {fmt_w(own)} - tolerated import "
+                    f"{fmt_w(j.cfg.max_import_w)}"
+                )
+    elif not failsafe:
+        for j in js.values():
+            if j.status.state in EMS_RUNNING:
+                j.reasons.append(f"no fresh grid/soc data for {fmt_s(missing_for)}; holding")
+
+    for load in order:
+        j = js[load]
+        st = j.status
+        cfg = j.cfg
+        if st.state not in EMS_RUNNING:
+            continue
+        fallback = _in_fallback(cfg, config, now)
+        if fallback:
+            j.keep_ok = True
+            j.reasons.append("night fallback window: charging regardless of surplus")
+        elif soc is not None and soc < j.gate - c.gate_hysteresis_pct:
+            j.keep_ok = False
+            j.reasons.append(f"soc {soc:.0f}% < gate {j.gate:g}% - {c.gate_hysteresis_pct:g}")
+        max_out = getattr(cfg, "max_outdoor_c", None)
+        if max_out is not None and snapshot.outdoor_c is not None and snapshot.outdoor_c > max_out:
+            j.keep_ok = False
+            j.reasons.append(f"outdoor {snapshot.outdoor_c:.1f}°C > {max_out:g}°C")
+
+    tick = _Tick(
+        snapshot=snapshot,
+        config=config,
+        now=now,
+        watch=new_watch,
+        fresh=fresh,
+        brake=brake,
+        failsafe=failsafe,
+        missing_for=missing_for,
+        budget=budget,
+        notes=notes,
+    )
+    _judge_starts(js, order, tick)
+    # Immediate releases, overrides and manual detection per load.
+    for load in order:
+        _decide_event(load, js, tick)
+
+    # Rule 4: one start and one shed per tick, not while the last switch settles.
+    if not settling:
+        for load in order:
+            if js[load].candidate_start:
+                js[load].event = Event.START
+                break
+        for load in reversed(order):
+            j = js[load]
+            if j.candidate_shed or j.failsafe_shed:
+                j.event = Event.SHED
+                if j.failsafe_shed:
+                    j.release = Release.FAILSAFE
+                break
+    _enforce_exclusion(js, order, config)
+    for j in js.values():
+        if j.candidate_start and j.event is not Event.START:
+            j.reasons.append(settle_note or "waiting: another load takes this tick's start")
+        if (j.candidate_shed or j.failsafe_shed) and j.event is not Event.SHED:
+            j.reasons.append(settle_note or "waiting: another load is shed this tick")
+
+    if shift_reason:
+        for j in js.values():
+            if j.gate != j.cfg.gate_pct:
+                j.reasons.append(f"{shift_reason}: gate {j.cfg.gate_pct:g}% -> {j.gate:g}%")
+
+    verdicts = {
+        load: Verdict(
+            load=load,
+            event=j.event,
+            start_ok=j.start_ok,
+            keep_ok=j.keep_ok,
+            reasons=tuple(j.reasons) or (_idle_reason(j),),
+            gate_pct=j.gate,
+            surplus_w=surplus,
+            release=j.release,
+            cooldown_s=j.cooldown_s,
+            hold_until=j.hold_until,
+        )
+        for load, j in js.items()
+    }
+    return Decision(verdicts=verdicts, watch=new_watch, surplus_w=surplus, notes=tuple(notes))
+
+
+def _enforce_exclusion(js: dict[LoadId, _Judgement], order: list[LoadId], config: Config) -> None:
+    """Rule 7: at most one load of an exclusive group is on after this tick.
+
+    A load already on keeps its place; then an owner's force beats an automatic start; then
+    priority decides.
+    """
+    leaving = (Event.BRAKE, Event.SHED, Event.RELEASE, Event.FORCE_OFF, Event.DETECT_MANUAL)
+
+    def rank(load: LoadId) -> int:
+        j = js[load]
+        if _output_is_on(j.status) and j.event not in leaving:
+            return 0
+        return {Event.FORCE_ON: 1, Event.START: 2}.get(j.event or Event.ARM, 3)
+
+    for group in config.control.exclusive:
+        members = sorted((x for x in order if x in group and x in js), key=rank)
+        holder: LoadId | None = None
+        for load in members:
+            if rank(load) == 3:
+                continue
+            if holder is None:
+                holder = load
+                continue
+            if rank(load) == 0:
+                continue  # both on already (a person's doing): not ours to undo here
+            j = js[load]
+            j.event = None
+            j.candidate_start = False
+            j.reasons.append(f"exclusive with {holder.value}, which is switching on")
+
+
+def _idle_reason(j: _Judgement) -> str:
+    st = j.status.state
+    if st in EMS_RUNNING:
+        return "surplus covers the load"
+    return st.value
+
+
+def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick) -> None:
+    """Rules 1, 2, 7, 8, 9, 13, 15: may each load that is off (or arming) start?"""
+    snapshot, config, now, budget = tick.snapshot, tick.config, tick.now, tick.budget
+    fresh, brake, missing_for, notes = tick.fresh, tick.brake, tick.missing_for, tick.notes
+    c = config.control
+    soc = snapshot.soc_pct
+    for load in order:
+        j = js[load]
+        st = j.status
+        cfg = j.cfg
+        if st.state not in (State.OFF, State.ARMING):
+            continue
+        why: list[str] = []
+        fallback = _in_fallback(cfg, config, now)
+        if not fresh:
+            why.append(f"no fresh grid/soc data for {fmt_s(missing_for)}")
+        if brake and soc is not None:
+            why.append(f"soc {soc:.0f}% < brake {c.brake_soc:g}%")
+        elif soc is not None and soc < j.gate and not fallback:
+            why.append(f"soc {soc:.0f}% < gate {j.gate:g}%")
+        max_out = getattr(cfg, "max_outdoor_c", None)
+        if max_out is not None:
+            if snapshot.outdoor_c is None:
+                why.append("outdoor temperature unknown")
+            elif snapshot.outdoor_c > max_out:
+                why.append(f"outdoor {snapshot.outdoor_c:.1f}°C > {max_out:g}°C")
+        if not st.reading.available:
+            why.append(st.reading.error or "device unavailable")
+        elif not st.reading.reachable:
+            why.append(f"device unreachable: {st.reading.error or 'no reading'}")
+        if cfg.min_off_s > 0 and st.off_since is not None:
+            off_for = elapsed(st.off_since, now)
+            if off_for < cfg.min_off_s:
+                why.append(f"off for {fmt_s(off_for)} < min_off {fmt_s(cfg.min_off_s)}")
+        for peer in sorted(_exclusive_peers(load, config)):
+            if peer in js and _output_is_on(js[peer].status):
+                why.append(f"exclusive with {peer.value}, which is running")
+        if not why and budget is not None:
+            need = cfg.start_threshold_w
+            phase = _phase_surplus(cfg, snapshot)
+            if cfg.phase is not None and phase is None:
+                notes.append(f"{load.value}: no {cfg.phase} data, judging the total export")
+            avail = budget if phase is None else min(budget, phase)
+            if fallback:
+                j.reasons.append("night fallback window: charging regardless of surplus")
+            elif avail < need:
+                label = f"{cfg.phase} export" if phase is not None else "surplus"
+                why.append(f"{label} {fmt_w(avail)} < start {fmt_w(need)}")
+        if why:
+            j.reasons.extend(why)
+            continue
+        j.start_ok = True
+        if budget is not None and not fallback:
+            j.reasons.append(f"surplus {fmt_w(budget)} >= start {fmt_w(cfg.start_threshold_w)}")
+            budget -= cfg.start_threshold_w
+        if st.state is State.ARMING:
+            armed = elapsed(st.since, now)
+            if armed >= cfg.on_delay_s:
+                j.candidate_start = True
+                j.reasons.append(f"start condition held {fmt_s(armed)}")
+            else:
+                j.reasons.append(f"start condition held {fmt_s(armed)} of {fmt_s(cfg.on_delay_s)}")
+
+
+def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> None:
+    """The transition this load wants, before the tick's start/shed slots are handed out."""
+    snapshot, config, now, watch = tick.snapshot, tick.config, tick.now, tick.watch
+    brake, failsafe, missing_for = tick.brake, tick.failsafe, tick.missing_for
+    c = config.control
+    j = js[load]
+    st = j.status
+    cfg = j.cfg
+    soc = snapshot.soc_pct
+    ov = st.override if st.override is not None and st.override.active(now) else None
+
+    # A device that cannot be used at all (revoked login) is shown as unavailable.
+    if not st.reading.available:
+        if st.state is not State.UNAVAILABLE and cfg.kind is LoadKind.SETPOINT:
+            j.event = Event.LOSE
+        return
+    if st.state is State.UNAVAILABLE:
+        j.event = Event.REGAIN
+        j.reasons.append("device available again")
+        return
+
+    manual = manual_change(st)
+    if manual is not None:
+        j.event = Event.DETECT_MANUAL
+        j.hold_until = now + timedelta(seconds=c.manual_hold_s)
+        j.reasons.append(f"{manual}; leaving it alone for {fmt_s(c.manual_hold_s)}")
+        return
+    if st.state is State.MANUAL:
+        if st.manual_until is not None and now >= st.manual_until:
+            j.event = Event.MANUAL_END
+            j.reasons.append("manual hold expired")
+        else:
+            left = elapsed(now, st.manual_until) if st.manual_until else 0.0
+            j.reasons.append(f"manual: EMS leaves it alone ({fmt_s(left)} left)")
+        return
+
+    braked = brake and soc is not None
+    brake_reason = f"emergency brake: soc {soc:.0f}% < {c.brake_soc:g}%" if braked else ""
+
+    # Owner overrides from the UI.
+    if ov is not None:
+        if ov.mode is Mode.FORCE_OFF:
+            if st.state is not State.FORCED_OFF:
+                j.event = Event.FORCE_OFF
+            j.reasons.append("forced off by the owner")
+            return
+        blocked_by = [
+            p
+            for p in sorted(_exclusive_peers(load, config))
+            if p in js and _output_is_on(js[p].status)
+        ]
+        if braked and not c.force_beats_brake:
+            if st.state in OUTPUT_ON:
+                j.event = Event.BRAKE
+                j.release = Release.BRAKE
+            j.reasons.append(f"force on held back: {brake_reason}")
+            return
+        if st.state is State.FORCED_ON:
+            j.reasons.append("forced on by the owner")
+            return
+        if blocked_by:
+            for peer in blocked_by:
+                pj = js[peer]
+                if pj.status.state in EMS_RUNNING:
+                    pj.event = Event.BRAKE
+                    pj.release = Release.EXCLUSION
+                    pj.reasons.append(f"making way for {load.value}, forced on by the owner")
+            j.reasons.append(
+                f"force on waits: exclusive with {', '.join(p.value for p in blocked_by)}"
+            )
+            return
+        j.event = Event.FORCE_ON
+        j.reasons.append("forced on by the owner")
+        return
+    if st.state in (State.FORCED_ON, State.FORCED_OFF):
+        j.event = Event.AUTO
+        j.reasons.append("override ended")
+        return
+
+    if st.state is State.COOLDOWN:
+        if st.cooldown_until is None or now >= st.cooldown_until:
+            j.event = Event.COOL_DOWN_END
+            j.reasons.append("cooldown over")
+        else:
+            j.reasons.append(f"cooldown: {fmt_s(elapsed(now, st.cooldown_until))} left")
+        return
+
+    if st.state in EMS_RUNNING:
+        if j.event is Event.BRAKE:  # made way for a forced peer
+            return
+        if braked:
+            j.event = Event.BRAKE
+            j.release = Release.BRAKE
+            j.reasons.insert(0, brake_reason)
+            return
+        on_for = elapsed(st.on_since, now)
+        idle = getattr(cfg, "idle_release", None)
+        if isinstance(idle, IdleRelease) and idle.enabled:
+            since = watch.get(idle_key(load))
+            idle_for = elapsed(since, now)
+            if since is not None and on_for >= idle.grace_s and idle_for >= idle.for_s:
+                j.event = Event.RELEASE
+                j.release = Release.COMPRESSOR_IDLE
+                j.cooldown_s = idle.cooldown_s
+                j.reasons.insert(
+                    0,
+                    f"compressor idle {fmt_s(idle_for)} (< {fmt_w(idle.below_w)}): "
+                    f"target reached, releasing; cooldown {fmt_s(idle.cooldown_s)}",
+                )
+                return
+        no_car = getattr(cfg, "no_car", None)
+        if isinstance(no_car, NoCarRelease) and no_car.enabled:
+            since = watch.get(no_car_key(load))
+            low_for = elapsed(since, now)
+            if since is not None and on_for >= no_car.grace_s and low_for >= no_car.for_s:
+                j.event = Event.RELEASE
+                j.release = Release.CAR_NOT_CHARGING
+                j.cooldown_s = no_car.retry_after_s
+                j.reasons.insert(
+                    0,
+                    f"car not charging: {fmt_w(st.reading.power_w or 0.0)} < "
+                    f"{fmt_w(no_car.below_w)} for {fmt_s(low_for)}; "
+                    f"retry in {fmt_s(no_car.retry_after_s)}",
+                )
+                return
+        min_on_left = cfg.min_on_s - on_for
+        if failsafe:
+            j.keep_ok = False
+            j.reasons.append(f"fail-safe: no fresh grid/soc data for {fmt_s(missing_for)}")
+            if min_on_left > 0:
+                j.reasons.append(f"min runtime: {fmt_s(min_on_left)} left")
+            else:
+                j.failsafe_shed = True
+            return
+        if st.state is State.ON:
+            if not j.keep_ok:
+                j.event = Event.WEAKEN
+            return
+        # disarming
+        if j.keep_ok:
+            j.event = Event.RECOVER
+            j.reasons.append("stop condition cleared")
+            return
+        weak_for = elapsed(st.since, now)
+        if weak_for < cfg.off_delay_s:
+            j.reasons.append(f"stop condition held {fmt_s(weak_for)} of {fmt_s(cfg.off_delay_s)}")
+        elif min_on_left > 0:
+            j.reasons.append(f"min runtime: {fmt_s(min_on_left)} left")
+        else:
+            j.candidate_shed = True
+            j.reasons.append(f"stop condition held {fmt_s(weak_for)}")
+        return
+
+    # off or arming
+    if st.state is State.OFF and j.start_ok:
+        j.event = Event.ARM
+    elif st.state is State.ARMING and not j.start_ok:
+        j.event = Event.DISARM_START

@@ -1,0 +1,288 @@
+"""The site: owns one machine per load and turns (Snapshot, readings, now) into commands.
+
+Both the daemon's controller and the replay simulator drive exactly this object. It does no
+I/O: transitions go to listeners, commands go back to the caller, which reports the outcome
+through `confirm()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+from emsctl.config import Config
+from emsctl.engine import evaluate
+from emsctl.machines import LoadModel, RelayLoadMachine, SetpointLoadMachine
+from emsctl.model import (
+    OUTPUT_ON,
+    UNKNOWN_READING,
+    Command,
+    Decision,
+    Event,
+    LoadId,
+    LoadKind,
+    LoadReading,
+    LoadStatus,
+    Mode,
+    Override,
+    Snapshot,
+    State,
+    Transition,
+    Verdict,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TransitionListener(Protocol):
+    def on_transition(self, t: Transition) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    decision: Decision
+    commands: list[Command]
+    transitions: list[Transition] = field(default_factory=list)
+
+
+#: Key measurements stored with every transition.
+_KEY_MEASUREMENTS = ("grid_w", "soc_pct", "pv_w", "battery_w", "compressor_w", "outdoor_c")
+
+
+class Site:
+    """The loads of one house and their machines."""
+
+    def __init__(
+        self,
+        config: Config,
+        now: datetime,
+        restored: Mapping[LoadId, LoadStatus] | None = None,
+        listeners: Sequence[TransitionListener] = (),
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self.config = config
+        self.dry_run = dry_run
+        self.listeners = list(listeners)
+        self.watch: dict[str, datetime] = {}
+        self.last_decision: Decision | None = None
+        self._pending: list[Transition] = []
+        self._snapshot: Snapshot = Snapshot(at=now)
+        self._logged_notes: set[str] = set()
+        self.models: dict[LoadId, LoadModel] = {}
+        self.machines: dict[LoadId, RelayLoadMachine] = {}
+        restored = restored or {}
+        for load in config.enabled_loads():
+            cfg = config.loads.get(load)
+            st = restored.get(load)
+            model = LoadModel(load=load, state=State.OFF.value, since=now)
+            if st is not None:
+                model = LoadModel(
+                    load=load,
+                    state=st.state.value,
+                    since=st.since,
+                    on_since=st.on_since,
+                    off_since=st.off_since,
+                    cooldown_until=st.cooldown_until,
+                    manual_until=st.manual_until,
+                    commanded_on=st.commanded_on,
+                    override=st.override,
+                )
+            cls = SetpointLoadMachine if cfg.kind is LoadKind.SETPOINT else RelayLoadMachine
+            if model.state == State.UNAVAILABLE and cls is RelayLoadMachine:
+                model.state = State.OFF.value
+            self.models[load] = model
+            self.machines[load] = cls(model, cfg, listeners=[_Recorder(self, load)])
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def status(self, load: LoadId) -> LoadStatus:
+        m = self.models[load]
+        return LoadStatus(
+            load=load,
+            state=State(m.state),
+            since=m.since,
+            reading=m.reading or UNKNOWN_READING,
+            on_since=m.on_since,
+            off_since=m.off_since,
+            commanded_on=m.commanded_on,
+            command_pending=m.command_pending,
+            cooldown_until=m.cooldown_until,
+            manual_until=m.manual_until,
+            override=m.override,
+        )
+
+    def statuses(self) -> dict[LoadId, LoadStatus]:
+        return {load: self.status(load) for load in self.models}
+
+    # -- the tick --------------------------------------------------------------------------
+
+    def step(
+        self, snapshot: Snapshot, readings: Mapping[LoadId, LoadReading], now: datetime
+    ) -> TickResult:
+        """Evaluate, step the machines, and say which outputs must change."""
+        self._snapshot = snapshot
+        for load, model in self.models.items():
+            reading = readings.get(load, UNKNOWN_READING)
+            if self.dry_run and reading.relay_on is not None:
+                # Nothing is switched in a dry run: pretend the device follows our commands.
+                expected = model.commanded_on
+                if expected is None:
+                    expected = State(model.state) in OUTPUT_ON
+                reading = replace(reading, relay_on=expected, foreign_setpoint=None)
+            model.reading = reading
+            if model.override is not None and not model.override.active(now):
+                model.override = None
+        decision = evaluate(snapshot, self.statuses(), self.config, now, self.watch)
+        self.watch = dict(decision.watch)
+        self.last_decision = decision
+        for note in decision.notes:
+            if note not in self._logged_notes:
+                self._logged_notes.add(note)
+                log.info("%s", note)
+        for load in self.config.enabled_loads():
+            verdict = decision.verdicts[load]
+            if verdict.event is not None:
+                self._send(load, verdict.event, verdict, now)
+        transitions = self._flush()
+        return TickResult(decision=decision, commands=self.commands(), transitions=transitions)
+
+    def _send(self, load: LoadId, event: Event, verdict: Verdict, now: datetime) -> None:
+        machine = self.machines[load]
+        before = machine.load_model.state
+        machine.send(event.value, verdict=verdict, now=now)
+        if machine.load_model.state == before:
+            log.debug("%s: %s refused by the machine's guards in %s", load, event, before)
+
+    def commands(self) -> list[Command]:
+        """Outputs to apply: changes, plus dead-man renewals of running relays."""
+        out: list[Command] = []
+        for load, m in self.models.items():
+            state = State(m.state)
+            if state in (State.MANUAL, State.UNAVAILABLE):
+                continue
+            want = state in OUTPUT_ON
+            cfg = self.config.loads.get(load)
+            relay = cfg.kind is LoadKind.RELAY
+            deadman = cfg.device.deadman_s if (relay and want and cfg.device.deadman_s) else None
+            reason = self._reason(load)
+            if m.commanded_on is None and m.reading is not None and m.reading.relay_on == want:
+                m.commanded_on = want  # the device already is where we want it
+            if m.commanded_on != want:
+                out.append(Command(load=load, on=want, reason=reason, deadman_s=deadman))
+                m.command_pending = True
+            elif deadman is not None:
+                out.append(
+                    Command(load=load, on=True, reason=reason, deadman_s=deadman, renew=True)
+                )
+        return out
+
+    def _reason(self, load: LoadId) -> str:
+        d = self.last_decision
+        if d is None or load not in d.verdicts:
+            return ""
+        return d.verdicts[load].reason
+
+    def confirm(
+        self,
+        load: LoadId,
+        command: Command,
+        reading: LoadReading | None,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        """The actuator's outcome for `command` (reading after switching, or the error)."""
+        m = self.models[load]
+        m.command_pending = False
+        if error is None and (reading is None or reading.relay_on == command.on):
+            m.commanded_on = command.on
+        if reading is not None:
+            m.reading = reading
+        if error is not None:
+            log.warning("%s: switching %s failed: %s", load, "on" if command.on else "off", error)
+
+    # -- overrides -------------------------------------------------------------------------
+
+    def set_override(
+        self, load: LoadId, override: Override | None, now: datetime
+    ) -> list[Transition]:
+        """Apply an owner's override (None or AUTO = back to automatic).
+
+        AUTO also ends a detected manual hold: the owner has looked at it.
+        """
+        m = self.models[load]
+        if override is None or override.mode is Mode.AUTO:
+            m.override = None
+            if State(m.state) is State.MANUAL:
+                verdict = Verdict(
+                    load=load,
+                    event=Event.MANUAL_END,
+                    start_ok=False,
+                    keep_ok=True,
+                    reasons=("set to Auto by the owner",),
+                    gate_pct=0.0,
+                    surplus_w=None,
+                )
+                self._send(load, Event.MANUAL_END, verdict, now)
+            elif State(m.state) in (State.FORCED_ON, State.FORCED_OFF):
+                verdict = Verdict(
+                    load=load,
+                    event=Event.AUTO,
+                    start_ok=False,
+                    keep_ok=True,
+                    reasons=("set to Auto by the owner",),
+                    gate_pct=0.0,
+                    surplus_w=None,
+                )
+                self._send(load, Event.AUTO, verdict, now)
+        else:
+            m.override = override
+            if State(m.state) is State.MANUAL:
+                # The owner's explicit choice ends the hold; the override applies next step.
+                m.manual_until = now
+        return self._flush()
+
+    # -- transitions -----------------------------------------------------------------------
+
+    def _record(
+        self, load: LoadId, source: str, target: str, event: str, verdict: Verdict, now: datetime
+    ) -> None:
+        snap = self._snapshot
+        t = Transition(
+            at=now,
+            load=load,
+            source=State(source),
+            target=State(target),
+            event=event,
+            reasons=verdict.reasons,
+            measurements={k: getattr(snap, k) for k in _KEY_MEASUREMENTS},
+        )
+        self._pending.append(t)
+        log.info(
+            "%s: %s -> %s (%s): %s", load.value, source, target, event, "; ".join(t.reasons)
+        )
+
+    def _flush(self) -> list[Transition]:
+        out, self._pending = self._pending, []
+        for t in out:
+            for listener in self.listeners:
+                listener.on_transition(t)
+        return out
+
+
+class _Recorder:
+    """Machine listener that hands each transition to the site."""
+
+    def __init__(self, site: Site, load: LoadId) -> None:
+        self.site = site
+        self.load = load
+
+    def after_transition(
+        self, event: str, source: object, target: object, verdict: Verdict, now: datetime
+    ) -> None:
+        src = getattr(source, "value", str(source))
+        dst = getattr(target, "value", str(target))
+        self.site._record(self.load, src, dst, event, verdict, now)
