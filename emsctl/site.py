@@ -248,7 +248,7 @@ class Site:
     # -- transitions -----------------------------------------------------------------------
 
     def _record(
-        self, load: LoadId, source: str, target: str, event: str, verdict: Verdict, now: datetime
+        self, load: LoadId, source: str, target: str, *, event: str, verdict: Verdict, now: datetime
     ) -> None:
         snap = self._snapshot
         t = Transition(
@@ -261,9 +261,7 @@ class Site:
             measurements={k: getattr(snap, k) for k in _KEY_MEASUREMENTS},
         )
         self._pending.append(t)
-        log.info(
-            "%s: %s -> %s (%s): %s", load.value, source, target, event, "; ".join(t.reasons)
-        )
+        log.info("%s: %s -> %s (%s): %s", load.value, source, target, event, "; ".join(t.reasons))
 
     def _flush(self) -> list[Transition]:
         out, self._pending = self._pending, []
@@ -285,4 +283,4 @@ class _Recorder:
     ) -> None:
         src = getattr(source, "value", str(source))
         dst = getattr(target, "value", str(target))
-        self.site._record(self.load, src, dst, event, verdict, now)
+        self.site._record(self.load, src, dst, event=event, verdict=verdict, now=now)
