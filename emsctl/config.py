@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +26,12 @@ Watts = Annotated[float, Field(ge=0)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 Phase = Literal["L1", "L2", "L3"]
 
+#: A device host: name or IPv4 address, or a bracketed IPv6 address, with an optional port.
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
+#: PromQL metric and label names (the Prometheus data model).
+_METRIC_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
 
 class Strict(BaseModel):
     """Base for every section: unknown keys are errors, instances are immutable."""
@@ -36,16 +43,41 @@ class Strict(BaseModel):
 
 
 class DeviceConfig(Strict):
-    """How to reach a load's actuator. Passwords never live here (see docs/operations.md)."""
+    """How to reach a load's actuator. Passwords never live here (docs/adapters.md)."""
 
     type: Literal["shelly_gen1", "shelly_gen2", "viessmann_dhw", "sim", "none"] = "none"
     host: str | None = None  # "192.168.1.31" or "127.0.0.1:8081"
     channel: int = Field(0, ge=0)
     username: str = "admin"  # Gen1 only; Gen2 is always "admin"
+    #: Per HTTP call, retries included (a switch is two calls: command, then read-back).
     timeout_s: float = Field(5.0, gt=0)
+    #: Extra attempts after a connection error or timeout (never after an answer).
     retries: int = Field(1, ge=0, le=5)
     #: Dead-man: the device switches itself off this long after our last renewal.
     deadman_s: int = Field(300, ge=0)
+    #: KEY=VALUE file with EMS_SHELLY_PASSWORD / EMS_SHELLY_<LOAD>_PASSWORD (mode 0600);
+    #: environment variables of the same name win. None: $EMS_CREDENTIALS_FILE, else
+    #: /etc/ems/credentials when it exists.
+    credentials_file: str | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _plain_host(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not _HOST_RE.fullmatch(v):
+            raise ValueError(
+                f"{v!r} is not a host: give an address or name with an optional :port, "
+                "without http:// or a path (e.g. 192.168.1.31 or 127.0.0.1:8081)"
+            )
+        return v
+
+    @field_validator("credentials_file")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError(f"{v!r}: give an absolute path")
+        return v
 
     @model_validator(mode="after")
     def _host_needed(self) -> DeviceConfig:
@@ -232,11 +264,30 @@ class ControlConfig(Strict):
 
 
 class MetricQuery(Strict):
-    """One measurement: a PromQL selector (metric name plus optional label matchers)."""
+    """One measurement: a PromQL selector (metric name plus optional label matchers).
+
+    `labels` are equality matchers; they must narrow the selector to exactly one series.
+    `scale` multiplies the value (-1 flips a sign, 1000 turns kW into W).
+    """
 
     metric: str
     labels: dict[str, str] = {}
     scale: float = 1.0
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_name(cls, v: str) -> str:
+        if not _METRIC_RE.fullmatch(v):
+            raise ValueError(f"{v!r} is not a Prometheus metric name")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not _LABEL_RE.fullmatch(name) or name.startswith("__"):
+                raise ValueError(f"{name!r} is not a label name usable as a matcher")
+        return v
 
 
 def _q(metric: str, scale: float = 1.0) -> MetricQuery:
@@ -244,7 +295,10 @@ def _q(metric: str, scale: float = 1.0) -> MetricQuery:
 
 
 class PrometheusConfig(Strict):
+    """Where the house's measurements come from (docs/adapters.md, "Prometheus")."""
+
     url: str = "http://127.0.0.1:9090"
+    #: Whole query, connection included; also sent to Prometheus as its query timeout.
     timeout_s: float = Field(5.0, gt=0)
     grid_w: MetricQuery = _q("pcc_transfer_power_exchange_value")
     grid_l1_w: MetricQuery | None = None
@@ -257,6 +311,13 @@ class PrometheusConfig(Strict):
     compressor_w: MetricQuery | None = _q("heating_compressors_0_power_value")
     outdoor_c: MetricQuery | None = _q("heating_sensors_temperature_outside_value")
     dhw_c: MetricQuery | None = _q("heating_dhw_sensors_temperature_hotWaterStorage_value")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
+            raise ValueError(f"{v!r}: expected http://host:port (optionally with a path prefix)")
+        return v.rstrip("/")
 
 
 class ViessmannConfig(Strict):
