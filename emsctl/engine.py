@@ -17,7 +17,6 @@ from emsctl.model import (
     Decision,
     Event,
     LoadId,
-    LoadKind,
     LoadStatus,
     Mode,
     Release,
@@ -485,10 +484,11 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
     soc = snapshot.soc_pct
     ov = st.override if st.override is not None and st.override.active(now) else None
 
-    # A device that cannot be used at all (revoked login) is shown as unavailable.
+    # A device that needs a person (revoked login, wrong password) is shown as unavailable.
     if not st.reading.available:
-        if st.state is not State.UNAVAILABLE and cfg.kind is LoadKind.SETPOINT:
+        if st.state is not State.UNAVAILABLE:
             j.event = Event.LOSE
+        j.reasons.append(st.reading.error or "device unavailable")
         return
     if st.state is State.UNAVAILABLE:
         j.event = Event.REGAIN

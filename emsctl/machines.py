@@ -1,4 +1,7 @@
-"""One python-statemachine class per kind of load; guards check the timers the rules rely on.
+"""The load state machine (python-statemachine); guards check the timers the rules rely on.
+
+Relay loads and the DHW setpoint load share one machine: they behave the same at the state
+level, and what differs (dead-man renewals, write intervals) lives in the commands/actuators.
 
 The machines hold state and timestamps on a `LoadModel`; they never read the wall clock (every
 event carries `now`) and never do I/O (persistence attaches as a listener).
@@ -34,8 +37,8 @@ class LoadModel:
     reading: LoadReading | None = None
 
 
-class RelayLoadMachine(StateMachine):
-    """A load switched by a relay: SG-Ready and the wallboxes.
+class LoadMachine(StateMachine):
+    """One flexible load: SG-Ready, the DHW boost, a wallbox.
 
     Hysteresis is the time spent in `arming` (on_delay_s) and `disarming` (off_delay_s);
     minimum runtime guards leaving `on`/`disarming` except by brake, early release or a person.
@@ -51,6 +54,7 @@ class RelayLoadMachine(StateMachine):
     manual = S("manual", value="manual")
     forced_on = S("forced on", value="forced_on")
     forced_off = S("forced off", value="forced_off")
+    unavailable = S("unavailable", value="unavailable")
 
     arm = off.to(arming)
     cancel_arm = arming.to(off)
@@ -92,6 +96,17 @@ class RelayLoadMachine(StateMachine):
         | forced_on.to(forced_off)
     )
     auto = forced_on.to(on) | forced_off.to(off)
+    lose = (
+        off.to(unavailable)
+        | arming.to(unavailable)
+        | on.to(unavailable)
+        | disarming.to(unavailable)
+        | cooldown.to(unavailable)
+        | manual.to(unavailable)
+        | forced_on.to(unavailable)
+        | forced_off.to(unavailable)
+    )
+    regain = unavailable.to(off)
 
     def __init__(self, model: LoadModel, cfg: LoadConfig, listeners: list[Any] | None = None):
         self.cfg = cfg
@@ -159,24 +174,3 @@ class RelayLoadMachine(StateMachine):
             m.commanded_on = None
         else:
             m.manual_until = None
-
-
-class SetpointLoadMachine(RelayLoadMachine):
-    """The DHW boost through the Viessmann cloud: on = boost target, off = normal target.
-
-    Adds `unavailable` for a login that must be renewed by a person.
-    """
-
-    unavailable = S("unavailable", value="unavailable")
-
-    lose = (
-        RelayLoadMachine.off.to(unavailable)
-        | RelayLoadMachine.arming.to(unavailable)
-        | RelayLoadMachine.on.to(unavailable)
-        | RelayLoadMachine.disarming.to(unavailable)
-        | RelayLoadMachine.cooldown.to(unavailable)
-        | RelayLoadMachine.manual.to(unavailable)
-        | RelayLoadMachine.forced_on.to(unavailable)
-        | RelayLoadMachine.forced_off.to(unavailable)
-    )
-    regain = unavailable.to(RelayLoadMachine.off)

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from emsctl.config import Config
 from emsctl.engine import evaluate
-from emsctl.machines import LoadModel, RelayLoadMachine, SetpointLoadMachine
+from emsctl.machines import LoadMachine, LoadModel
 from emsctl.model import (
     OUTPUT_ON,
     UNKNOWN_READING,
@@ -73,7 +73,7 @@ class Site:
         self._snapshot: Snapshot = Snapshot(at=now)
         self._logged_notes: set[str] = set()
         self.models: dict[LoadId, LoadModel] = {}
-        self.machines: dict[LoadId, RelayLoadMachine] = {}
+        self.machines: dict[LoadId, LoadMachine] = {}
         restored = restored or {}
         for load in config.enabled_loads():
             cfg = config.loads.get(load)
@@ -91,11 +91,8 @@ class Site:
                     commanded_on=st.commanded_on,
                     override=st.override,
                 )
-            cls = SetpointLoadMachine if cfg.kind is LoadKind.SETPOINT else RelayLoadMachine
-            if model.state == State.UNAVAILABLE and cls is RelayLoadMachine:
-                model.state = State.OFF.value
             self.models[load] = model
-            self.machines[load] = cls(model, cfg, listeners=[_Recorder(self, load)])
+            self.machines[load] = LoadMachine(model, cfg, listeners=[_Recorder(self, load)])
 
     # -- queries ---------------------------------------------------------------------------
 
