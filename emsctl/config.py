@@ -437,15 +437,35 @@ class TariffConfig(Strict):
 
 
 class SimBattery(Strict):
+    """The hybrid inverter's battery (docs/simulator.md). Self-consumption mode: it charges
+    from surplus (and from DC PV the AC side cannot take) and discharges on deficit."""
+
     capacity_wh: Watts = 8000
+    #: The inverter never discharges below this stored energy.
     reserve_wh: Watts = 800
     max_charge_w: Watts = 4000
     max_discharge_w: Watts = 4000
+    #: One-way efficiency, applied on the way in and again on the way out.
     efficiency: float = Field(0.95, gt=0, le=1)
     initial_wh: Watts = 4000
 
+    @model_validator(mode="after")
+    def _fits(self) -> SimBattery:
+        if not self.reserve_wh <= self.initial_wh <= self.capacity_wh:
+            raise ValueError(
+                f"need reserve_wh ({self.reserve_wh:g}) <= initial_wh ({self.initial_wh:g}) "
+                f"<= capacity_wh ({self.capacity_wh:g})"
+            )
+        return self
+
 
 class SimHeatPump(Strict):
+    """One on/off compressor shared by the heating buffer and the DHW tank (DHW first).
+
+    COP = cop_base + cop_slope x (outdoor - cop_ref_c), clamped to cop_min..cop_max; heating
+    the DHW tank costs dhw_cop_penalty of COP (at least dhw_cop_min). The backup heater
+    (COP 1) only holds the minimum temperatures."""
+
     compressor_w: Watts = 2000
     cop_base: float = 3.9
     cop_slope: float = 0.09
@@ -458,17 +478,31 @@ class SimHeatPump(Strict):
 
 
 class SimBuffer(Strict):
+    """The heating buffer as one lumped mass; heat_demand_w of the scenario is drawn from it."""
+
     kwh_per_k: float = Field(1.163, gt=0)
     loss_w_per_k: float = Field(3.0, ge=0)
     ambient_c: float = 20.0
+    #: Below this the heating is uncomfortable; the backup heater holds it.
     min_c: float = 35.0
     initial_c: float = 40.0
+    #: The heat pump's own thermostat: call for heat below on_below_c, stop at off_at_c.
     on_below_c: float = 37.5
     off_at_c: float = 42.5
-    sg_raise_k: float = 5.0
+    #: SG-Ready (state 3, "recommended on") raises both thermostat points by this much.
+    sg_raise_k: float = Field(5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SimBuffer:
+        if not self.min_c <= self.on_below_c < self.off_at_c:
+            raise ValueError("need min_c <= on_below_c < off_at_c")
+        return self
 
 
 class SimDhwTank(Strict):
+    """The DHW tank; dhw_draw_w of the scenario is drawn from it. The boost target is
+    loads.dhw.boost_c, with the same hysteresis as the normal target."""
+
     kwh_per_k: float = Field(0.349, gt=0)
     loss_w_per_k: float = Field(2.0, ge=0)
     ambient_c: float = 20.0
@@ -476,7 +510,13 @@ class SimDhwTank(Strict):
     initial_c: float = 52.0
     on_below_c: float = 47.0
     off_at_c: float = 50.0
-    hysteresis_k: float = 3.0
+    hysteresis_k: float = Field(3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SimDhwTank:
+        if not self.min_c <= self.on_below_c < self.off_at_c:
+            raise ValueError("need min_c <= on_below_c < off_at_c")
+        return self
 
 
 class SimConfig(Strict):
@@ -489,6 +529,11 @@ class SimConfig(Strict):
     dhw_tank: SimDhwTank = SimDhwTank()
     #: Minutes between the plant's state and what the engine sees (Prometheus scrape lag).
     measurement_lag_min: int = Field(1, ge=0, le=10)
+    #: The Viessmann values (compressor power, outdoor and DHW temperature) reach Prometheus
+    #: only every this many minutes; in between the engine sees the last scrape, aging.
+    viessmann_scrape_min: int = Field(2, ge=1, le=10)
+    #: A temperature this far below its minimum counts as a comfort violation (K).
+    comfort_tolerance_k: float = Field(0.05, ge=0)
     #: Demo speed: wall seconds per simulated minute.
     demo_seconds_per_minute: float = Field(0.1, gt=0)
 

@@ -1,0 +1,1 @@
+"""The replay simulator: scenario reader, plant model, in-memory adapters, KPI report."""
