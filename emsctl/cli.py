@@ -22,7 +22,9 @@ DEFAULT_CONFIG = os.environ.get("EMS_CONFIG", "/etc/ems/ems-config.yaml")
 
 #: Modules that add subcommands: each has `register(subparsers)`.
 #: Each area owns its module; add one line here per area.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "emsctl.diagram",
+)
 
 
 def add_config_arg(p: argparse.ArgumentParser) -> None:
