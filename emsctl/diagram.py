@@ -6,6 +6,7 @@ docs/decision-logic.md embeds the output; a test keeps the two identical.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from emsctl.machines import LoadMachine
 
@@ -22,7 +23,7 @@ def mermaid() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    print(mermaid(), end="")
+    sys.stdout.write(mermaid())
     return 0
 
 
