@@ -24,6 +24,7 @@ DEFAULT_CONFIG = os.environ.get("EMS_CONFIG", "/etc/ems/ems-config.yaml")
 #: Each area owns its module; add one line here per area.
 COMMAND_MODULES: tuple[str, ...] = (
     "emsctl.diagram",
+    "emsctl.adapters.viessmann_cli",
 )
 
 
