@@ -417,7 +417,14 @@ class WebUiConfig(Strict):
     port: int = Field(8080, ge=0, le=65535)
     #: werkzeug password hash (`emsctl webui hash-password`); None = no login.
     password_hash: str | None = None
+    #: Signs the session cookies; relative paths are under the state directory (the directory
+    #: of store.path). Created with mode 0600 when missing.
     secret_key_file: str = "webui-secret"
+    #: Send cookies only over HTTPS. Off by default: on the LAN the UI is plain HTTP; turn it on
+    #: behind a TLS reverse proxy.
+    secure_cookies: bool = False
+    #: How long a login lasts.
+    session_days: int = Field(30, ge=1, le=365)
 
 
 class MetricsConfig(Strict):
