@@ -1,0 +1,397 @@
+"""The owner's questions as SQL: history, per-day statistics, chart samples, commands.
+
+Hand-written SQL (window functions, SQLite >= 3.25) over the tables of models.py, so the same
+queries can be run in the `sqlite3` shell (docs/operations.md). Times are compared as the text
+UtcDateTime stores; durations come from julianday() differences.
+
+Statistics per load and local day:
+- runtime: time in a state whose output is on (on, disarming, forced_on; manual when the
+  transition recorded the relay on), clipped to the day;
+- switch-ons: transitions into an output-on state from one that is not;
+- short cycles: completed on-runs shorter than the load's min_on_s, counted on the day they began;
+- energy: runtime x the mean power measured while the relay was on that day (samples with
+  power), else runtime x nominal_w;
+- stops: transitions leaving an output-on state, counted per event with the latest reasons.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, text
+
+from emsctl.model import MEASUREMENTS
+from emsctl.store.models import db_time, from_db_time
+from emsctl.store.records import (
+    CommandRecord,
+    DayStats,
+    HistoryRow,
+    LoadSample,
+    SampleRecord,
+    StopReason,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """What the statistics need to know of a load from the config."""
+
+    load: str
+    nominal_w: float
+    min_on_s: float
+    order: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DayBounds:
+    day: date
+    start: datetime  # local midnight, as UTC
+    end: datetime
+
+
+def day_bounds(now: datetime, days: int, tz: ZoneInfo) -> list[DayBounds]:
+    """The last `days` local days up to and including today, oldest first (DST-aware)."""
+    today = now.astimezone(tz).date()
+    out = []
+    for i in range(days - 1, -1, -1):
+        d = today - timedelta(days=i)
+        start = datetime.combine(d, time(0), tzinfo=tz)
+        end = datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz)
+        out.append(DayBounds(d, start, end))
+    return out
+
+
+def _reasons(raw: str | None) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return (raw,)
+    return tuple(str(x) for x in value) if isinstance(value, list) else (str(value),)
+
+
+def _measurements(raw: str | None) -> dict[str, float | None]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return dict(value) if isinstance(value, dict) else {}
+
+
+# --------------------------------------------------------------------------- history
+
+_HISTORY = """
+SELECT * FROM (
+    SELECT t.at AS at, t.load AS load, 'transition' AS kind, t.source AS source,
+           t.target AS target, t.event AS event, t.reasons AS reasons, NULL AS by_,
+           t.measurements AS measurements, NULL AS expires_at, NULL AS note, 0 AS detected,
+           t.id AS ref
+    FROM transitions t
+    WHERE (:load IS NULL OR t.load = :load) AND (:since IS NULL OR t.at >= :since)
+      AND (:until IS NULL OR t.at < :until)
+    UNION ALL
+    SELECT o.created_at, o.load, 'override', NULL, o.mode,
+           CASE WHEN o.detected THEN 'detected' ELSE 'set' END, NULL, o.created_by, NULL,
+           o.expires_at, o.note, o.detected, o.id
+    FROM overrides o
+    WHERE (:load IS NULL OR o.load = :load) AND (:since IS NULL OR o.created_at >= :since)
+      AND (:until IS NULL OR o.created_at < :until)
+    UNION ALL
+    SELECT o.cleared_at, o.load, 'override_cleared', NULL, o.mode, 'cleared', NULL,
+           o.cleared_by, NULL, o.expires_at, o.note, o.detected, o.id
+    FROM overrides o
+    WHERE o.cleared_at IS NOT NULL
+      AND (:load IS NULL OR o.load = :load) AND (:since IS NULL OR o.cleared_at >= :since)
+      AND (:until IS NULL OR o.cleared_at < :until)
+    UNION ALL
+    SELECT o.expires_at, o.load, 'override_expired', NULL, o.mode, 'expired', NULL, NULL,
+           NULL, o.expires_at, o.note, o.detected, o.id
+    FROM overrides o
+    WHERE o.expires_at IS NOT NULL AND o.expires_at <= :now
+      AND (o.cleared_at IS NULL OR o.cleared_at > o.expires_at)
+      AND (:load IS NULL OR o.load = :load) AND (:since IS NULL OR o.expires_at >= :since)
+      AND (:until IS NULL OR o.expires_at < :until)
+)
+ORDER BY at DESC, ref DESC
+LIMIT :limit OFFSET :offset
+"""
+
+
+def history(
+    conn: Connection,
+    *,
+    load: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+    now: datetime,
+) -> list[HistoryRow]:
+    params = {
+        "load": load,
+        "since": None if since is None else db_time(since),
+        "until": None if until is None else db_time(until),
+        "now": db_time(now),
+        "limit": max(0, int(limit)),
+        "offset": max(0, int(offset)),
+    }
+    out: list[HistoryRow] = []
+    for r in conn.execute(text(_HISTORY), params).mappings():
+        at = from_db_time(r["at"])
+        assert at is not None
+        if r["kind"] == "transition":
+            reasons = _reasons(r["reasons"])
+        else:
+            expires = from_db_time(r["expires_at"])
+            span = "until released" if expires is None else f"until {expires.isoformat()}"
+            reasons = (span,) if r["kind"] == "override" else ()
+            if r["note"]:
+                reasons = (*reasons, str(r["note"]))
+        out.append(
+            HistoryRow(
+                at=at,
+                load=r["load"],
+                kind=r["kind"],
+                source=r["source"],
+                target=r["target"],
+                event=r["event"],
+                reasons=reasons,
+                by=r["by_"],
+                measurements=_measurements(r["measurements"]),
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- samples, commands
+
+
+def samples(conn: Connection, since: datetime, until: datetime | None) -> list[SampleRecord]:
+    cols = ", ".join(f"s.{m}" for m in (*MEASUREMENTS, "surplus_w"))
+    rows = conn.execute(
+        text(
+            f"SELECT s.id, s.at, {cols} FROM samples s "
+            "WHERE s.at >= :since AND (:until IS NULL OR s.at < :until) ORDER BY s.at, s.id"
+        ),
+        {"since": db_time(since), "until": None if until is None else db_time(until)},
+    ).all()
+    if not rows:
+        return []
+    loads: dict[int, dict[str, LoadSample]] = {}
+    for sid, load, state, output_on, power_w in conn.execute(
+        text(
+            "SELECT l.sample_id, l.load, l.state, l.output_on, l.power_w FROM sample_loads l "
+            "JOIN samples s ON s.id = l.sample_id "
+            "WHERE s.at >= :since AND (:until IS NULL OR s.at < :until)"
+        ),
+        {"since": db_time(since), "until": None if until is None else db_time(until)},
+    ):
+        loads.setdefault(sid, {})[load] = LoadSample(
+            state=state, output_on=None if output_on is None else bool(output_on), power_w=power_w
+        )
+    names = (*MEASUREMENTS, "surplus_w")
+    out = []
+    for row in rows:
+        at = from_db_time(row[1])
+        assert at is not None
+        out.append(
+            SampleRecord(
+                at=at,
+                values=dict(zip(names, row[2:], strict=True)),
+                loads=loads.get(row[0], {}),
+            )
+        )
+    return out
+
+
+def commands(
+    conn: Connection, load: str | None, since: datetime | None, limit: int
+) -> list[CommandRecord]:
+    rows = conn.execute(
+        text(
+            'SELECT at, load, "on", reason, ok, error, latency_ms, dry_run, renew FROM commands '
+            "WHERE (:load IS NULL OR load = :load) AND (:since IS NULL OR at >= :since) "
+            "ORDER BY at DESC, id DESC LIMIT :limit"
+        ),
+        {"load": load, "since": None if since is None else db_time(since), "limit": limit},
+    ).all()
+    out = []
+    for at, ld, on, reason, ok, error, latency_ms, dry_run, renew in rows:
+        when = from_db_time(at)
+        assert when is not None
+        out.append(
+            CommandRecord(
+                at=when,
+                load=ld,
+                on=bool(on),
+                reason=reason,
+                ok=bool(ok),
+                error=error,
+                latency_s=None if latency_ms is None else latency_ms / 1000.0,
+                dry_run=bool(dry_run),
+                renew=bool(renew),
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- restore helpers
+
+
+def run_edge(
+    conn: Connection, load: str, running_states: Sequence[str], *, start: bool
+) -> datetime | None:
+    """When the load last entered (start) or left a running state from/to another one."""
+    marks = ", ".join(f":s{i}" for i in range(len(running_states)))
+    params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(running_states)}
+    params["load"] = load
+    params["o"] = 1 if start else 0
+    value = conn.execute(
+        text(
+            f"""
+            SELECT max(at) FROM (
+                SELECT at, target IN ({marks}) AS o,
+                       coalesce(LAG(target IN ({marks})) OVER (ORDER BY id), 0) AS p
+                FROM transitions WHERE load = :load
+            ) WHERE o = :o AND p = 1 - :o
+            """
+        ),
+        params,
+    ).scalar_one_or_none()
+    return from_db_time(value)
+
+
+# --------------------------------------------------------------------------- statistics
+
+_STATS_CTE = """
+WITH
+loads(load, nominal_w, min_on_s, ord) AS (VALUES {loads}),
+days(day, d0, d1) AS (VALUES {days}),
+bound AS (
+    SELECT l.load,
+           coalesce((SELECT max(t2.at) FROM transitions t2
+                     WHERE t2.load = l.load AND t2.at < :start), :start) AS b
+    FROM loads l
+),
+tr AS (
+    SELECT t.id, t.load, t.at, t.event, t.reasons,
+           coalesce(t.output_on, 0) AS o,
+           coalesce(LAG(coalesce(t.output_on, 0)) OVER w, 0) AS p,
+           coalesce(LEAD(t.at) OVER w, max(:now, t.at)) AS stop,
+           LEAD(t.at) OVER w IS NULL AS open_
+    FROM transitions t JOIN bound ON bound.load = t.load
+    WHERE t.at >= bound.b AND t.at < :end
+    WINDOW w AS (PARTITION BY t.load ORDER BY t.at, t.id)
+),
+runs AS (
+    SELECT tr.*,
+           sum(CASE WHEN o = 1 AND p = 0 THEN 1 ELSE 0 END)
+               OVER (PARTITION BY load ORDER BY at, id ROWS UNBOUNDED PRECEDING) AS run_no
+    FROM tr
+),
+spans AS (
+    SELECT load, run_no, min(at) AS r0, max(stop) AS r1, max(open_) AS open_
+    FROM runs WHERE o = 1 GROUP BY load, run_no
+)
+"""
+
+_STATS_MAIN = """,
+runtime AS (
+    SELECT d.day, tr.load,
+           sum(max(0.0, (julianday(min(tr.stop, d.d1)) - julianday(max(tr.at, d.d0))) * 86400.0))
+               AS runtime_s
+    FROM tr JOIN days d ON tr.at < d.d1 AND tr.stop > d.d0
+    WHERE tr.o = 1
+    GROUP BY d.day, tr.load
+),
+starts AS (
+    SELECT d.day, s.load, count(*) AS switch_ons,
+           sum(CASE WHEN NOT s.open_
+                     AND (julianday(s.r1) - julianday(s.r0)) * 86400.0 < l.min_on_s
+                    THEN 1 ELSE 0 END) AS short_cycles
+    FROM spans s
+    JOIN days d ON s.r0 >= d.d0 AND s.r0 < d.d1
+    JOIN loads l ON l.load = s.load
+    GROUP BY d.day, s.load
+),
+power AS (
+    SELECT d.day, sl.load, avg(sl.power_w) AS avg_w
+    FROM samples s
+    JOIN sample_loads sl ON sl.sample_id = s.id
+    JOIN days d ON s.at >= d.d0 AND s.at < d.d1
+    WHERE sl.output_on = 1 AND sl.power_w IS NOT NULL AND sl.load IN (SELECT load FROM loads)
+    GROUP BY d.day, sl.load
+)
+SELECT d.day, l.load, coalesce(r.runtime_s, 0.0) AS runtime_s,
+       coalesce(st.switch_ons, 0) AS switch_ons, coalesce(st.short_cycles, 0) AS short_cycles,
+       coalesce(r.runtime_s, 0.0) * l.nominal_w / 3600.0 AS estimated_wh,
+       coalesce(r.runtime_s, 0.0) * pw.avg_w / 3600.0 AS measured_wh
+FROM days d CROSS JOIN loads l
+LEFT JOIN runtime r ON r.day = d.day AND r.load = l.load
+LEFT JOIN starts st ON st.day = d.day AND st.load = l.load
+LEFT JOIN power pw ON pw.day = d.day AND pw.load = l.load
+ORDER BY d.day, l.ord
+"""
+
+_STATS_STOPS = """
+SELECT d.day, tr.load, tr.event, count(*) AS n, max(tr.at) AS last_at, tr.reasons
+FROM tr JOIN days d ON tr.at >= d.d0 AND tr.at < d.d1
+WHERE tr.o = 0 AND tr.p = 1
+GROUP BY d.day, tr.load, tr.event
+ORDER BY d.day, tr.load, n DESC, tr.event
+"""
+
+
+def day_stats(
+    conn: Connection,
+    bounds: Sequence[DayBounds],
+    loads: Sequence[LoadSpec],
+    *,
+    now: datetime,
+) -> list[DayStats]:
+    if not bounds or not loads:
+        return []
+    params: dict[str, Any] = {
+        "start": db_time(bounds[0].start),
+        "end": db_time(bounds[-1].end),
+        "now": db_time(now),
+    }
+    load_marks = []
+    for i, spec in enumerate(loads):
+        load_marks.append(f"(:l{i}, :n{i}, :m{i}, :o{i})")
+        params |= {f"l{i}": spec.load, f"n{i}": spec.nominal_w, f"m{i}": spec.min_on_s}
+        params[f"o{i}"] = spec.order
+    day_marks = []
+    for i, b in enumerate(bounds):
+        day_marks.append(f"(:day{i}, :d0_{i}, :d1_{i})")
+        params |= {f"day{i}": b.day.isoformat(), f"d0_{i}": db_time(b.start)}
+        params[f"d1_{i}"] = db_time(b.end)
+    cte = _STATS_CTE.format(loads=", ".join(load_marks), days=", ".join(day_marks))
+
+    stops: dict[tuple[str, str], list[StopReason]] = {}
+    for day, load, event, n, _last, reasons in conn.execute(text(cte + _STATS_STOPS), params):
+        stops.setdefault((day, load), []).append(StopReason(event, int(n), _reasons(reasons)))
+    out = []
+    for r in conn.execute(text(cte + _STATS_MAIN), params).mappings():
+        measured = r["measured_wh"]
+        out.append(
+            DayStats(
+                day=date.fromisoformat(r["day"]),
+                load=r["load"],
+                runtime_s=round(float(r["runtime_s"]), 1),
+                energy_wh=float(measured if measured is not None else r["estimated_wh"]),
+                energy_measured=measured is not None,
+                switch_ons=int(r["switch_ons"]),
+                short_cycles=int(r["short_cycles"]),
+                stops=tuple(stops.get((r["day"], r["load"]), ())),
+            )
+        )
+    return out

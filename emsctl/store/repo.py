@@ -1,0 +1,696 @@
+"""The `Store`: the daemon's, the UI's and the CLI's single door to the SQLite database.
+
+Open with `Store.open(path)` (checks the file, migrates to head, WAL + foreign keys) or
+`Store.temporary()` / `Store.open(":memory:")` for the demo and tests.
+
+Writes made every tick never raise: a full disk or a locked database is logged, counted in
+`failures` (and `failures_by_op`) and reported by returning False, so control goes on.
+    record_transitions(transitions) -> bool
+    record_command(load, on, reason, ok, error, latency_s, at, dry_run=False, *, renew=False)
+    record_sample(at, snapshot, statuses, *, surplus_w=None) -> bool
+    prune(now) -> bool                      samples (and old renewals/forecasts) past retention
+    put_forecast(source_key, fetched_at, payload_json) -> bool
+    kv_put(key, value, at) -> bool
+Reads that adapters use in a tick return None on failure: kv_get(key), latest_forecast(key).
+Overrides are set by people and raise StoreError when they cannot be stored:
+    add_override(load, mode, created_by, created_at, expires_at, detected=False, note=None) -> id
+    clear_override(load, cleared_by, at) -> int
+    active_overrides(now) -> dict[LoadId, Override]     the owner's, in force at `now`
+    override_records(now=None, *, active_only=True, load=None) -> list[OverrideRecord]
+Start-up: restore_statuses(now, config=None, *, record=True) -> dict[LoadId, LoadStatus]
+(see emsctl.store.restore). Queries: history(), samples(), commands(), stats() (see queries.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from emsctl import clock
+from emsctl.config import Config
+from emsctl.model import (
+    MEASUREMENTS,
+    OUTPUT_ON,
+    LoadId,
+    LoadStatus,
+    Mode,
+    Override,
+    Snapshot,
+    State,
+    Transition,
+)
+from emsctl.store import migrate, queries
+from emsctl.store.db import MEMORY, StoreError, check_path, inspect_file, make_engine
+from emsctl.store.models import (
+    CommandRow,
+    ForecastRow,
+    KvRow,
+    OverrideRow,
+    SampleLoadRow,
+    SampleRow,
+    TransitionRow,
+)
+from emsctl.store.records import (
+    CommandRecord,
+    DayStats,
+    HistoryRow,
+    OverrideRecord,
+    SampleRecord,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_RETENTION_DAYS = 30
+#: Measurements whose unit is watts: stored as whole watts (compact in SQLite).
+_WATTS = frozenset({*(m for m in MEASUREMENTS if m.endswith("_w")), "surplus_w", "power_w"})
+#: Keys a transition's measurements may use to say whether a manual output is on.
+_OUTPUT_KEYS = ("relay_on", "output_on")
+
+
+def _compact(values: Mapping[str, float | None]) -> str | None:
+    """Measurements as short JSON: missing and non-finite values are left out."""
+    out: dict[str, float] = {}
+    for key, value in values.items():
+        if value is None or isinstance(value, bool):
+            continue
+        v = float(value)
+        if math.isfinite(v):
+            out[key] = round(v, 1)
+    return json.dumps(out, separators=(",", ":")) if out else None
+
+
+def _output_on(t: Transition) -> bool | None:
+    if t.target in OUTPUT_ON:
+        return True
+    if t.target is State.MANUAL:
+        for key in _OUTPUT_KEYS:
+            value = t.measurements.get(key)
+            if value is not None:
+                return bool(value)
+        return None
+    if t.target is State.UNAVAILABLE:
+        return None
+    return False
+
+
+def _rounded(name: str, value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(round(value)) if name in _WATTS else round(value, 1)
+
+
+class Store:
+    """Repository over one SQLite database. Thread-safe: each call uses its own session."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        path: str,
+        *,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.path = path
+        self.retention = timedelta(days=retention_days)
+        #: Failed writes/reads since start (the tick went on regardless).
+        self.failures = 0
+        self.failures_by_op: Counter[str] = Counter()
+        self.last_error: str | None = None
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._cleanup = cleanup
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        create: bool = True,
+        migrate_to_head: bool = True,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        busy_timeout_s: float = 2.0,
+    ) -> Store:
+        """Open (or create) the database, refusing files it must not touch.
+
+        Raises StoreError naming the path when the file is not SQLite, damaged, not an EMS
+        database, written by a newer EMS, or cannot be created or written. A refused file is
+        left exactly as it was.
+        """
+        spath = str(path)
+        if spath == MEMORY:
+            engine = make_engine(MEMORY, busy_timeout_s=busy_timeout_s)
+            store = cls(engine, MEMORY, retention_days=retention_days)
+            store._migrate(migrate_to_head)
+            return store
+        p = Path(path).expanduser()
+        if check_path(p, create=create):
+            info = inspect_file(p)
+            unknown = [r for r in info.revisions if not migrate.known_revision(r)]
+            if unknown:
+                raise StoreError(
+                    p,
+                    f"its schema revision {', '.join(unknown)} is newer than this EMS knows "
+                    f"(newest here: {migrate.head_revision()}); it was written by a newer EMS. "
+                    "Install that version again or restore a backup; the file was left untouched.",
+                )
+            ours = {"alembic_version", *(t.name for t in _tables())}
+            foreign = [t for t in info.tables if t not in ours]
+            if info.tables and not info.revisions:
+                raise StoreError(
+                    p,
+                    "is an SQLite database but not an EMS one (tables: "
+                    f"{', '.join(sorted(info.tables)[:8])}); it was left untouched.",
+                )
+            if foreign:
+                log.warning("database %s has tables EMS does not know: %s", p, foreign)
+        engine = make_engine(p, busy_timeout_s=busy_timeout_s)
+        store = cls(engine, str(p), retention_days=retention_days)
+        try:
+            store._migrate(migrate_to_head)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(p, f"cannot be opened or migrated ({_cause(exc)})") from exc
+        except StoreError:
+            engine.dispose()
+            raise
+        return store
+
+    @classmethod
+    def temporary(cls, *, retention_days: int = DEFAULT_RETENTION_DAYS) -> Store:
+        """A fresh database in a temporary directory, removed by close() (demo, tests)."""
+        tmp = tempfile.mkdtemp(prefix="ems-store-")
+        try:
+            store = cls.open(Path(tmp) / "ems.db", retention_days=retention_days)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        store._cleanup = lambda: shutil.rmtree(tmp, ignore_errors=True)
+        return store
+
+    def _migrate(self, to_head: bool) -> None:
+        if to_head:
+            before = migrate.current_revision(self.engine)
+            migrate.upgrade(self.engine)
+            after = migrate.current_revision(self.engine)
+            if before != after:
+                log.info("database %s migrated from %s to %s", self.path, before, after)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._cleanup is not None:
+            self._cleanup()
+            self._cleanup = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def revision(self) -> str | None:
+        return migrate.current_revision(self.engine)
+
+    # ------------------------------------------------------------------ failure policy
+
+    def _guard(self, op: str, fn: Callable[[], T], default: T) -> T:
+        """Run a tick-time operation; on any failure log, count and return `default`."""
+        try:
+            return fn()
+        except (OperationalError, DBAPIError) as exc:
+            # Disk full, database locked, I/O error: the tick goes on without this write.
+            self._count(op, exc)
+            log.warning("store %s failed (%s); control goes on", op, _cause(exc))
+        except Exception as exc:  # a bug here must not stop control either
+            self._count(op, exc)
+            log.exception("store %s failed unexpectedly; control goes on", op)
+        return default
+
+    def _count(self, op: str, exc: BaseException) -> None:
+        self.failures += 1
+        self.failures_by_op[op] += 1
+        self.last_error = f"{op}: {_cause(exc)}"
+
+    def _session(self) -> Session:
+        return self._sessions()
+
+    # ------------------------------------------------------------------ tick writes
+
+    def record_transitions(self, transitions: Sequence[Transition]) -> bool:
+        """Store transitions in one transaction, in the given order. True when committed."""
+        if not transitions:
+            return True
+        rows = [
+            {
+                "at": t.at,
+                "load": str(t.load),
+                "source": str(t.source),
+                "target": str(t.target),
+                "event": str(t.event),
+                "reasons": json.dumps(list(t.reasons), ensure_ascii=False),
+                "output_on": _output_on(t),
+                "measurements": _compact(t.measurements),
+                # The machine's own end of this state, when the model carries it.
+                "until": getattr(t, "until", None),
+            }
+            for t in transitions
+        ]
+
+        def write() -> bool:
+            with self.engine.begin() as conn:
+                conn.execute(insert(TransitionRow), rows)
+            return True
+
+        return self._guard("record_transitions", write, False)
+
+    def record_command(
+        self,
+        load: LoadId,
+        on: bool,
+        reason: str,
+        ok: bool,
+        error: str | None,
+        latency_s: float | None,
+        at: datetime,
+        dry_run: bool = False,
+        *,
+        renew: bool = False,
+    ) -> bool:
+        """Store one actuation. A successful dead-man renewal is not stored (it is no decision
+        and would add a row per load per tick); a failed one is."""
+        if renew and ok:
+            return True
+        row = {
+            "at": at,
+            "load": str(load),
+            "on": on,
+            "reason": reason,
+            "ok": ok,
+            "error": error,
+            "latency_ms": None if latency_s is None else round(latency_s * 1000.0, 1),
+            "dry_run": dry_run,
+            "renew": renew,
+        }
+
+        def write() -> bool:
+            with self.engine.begin() as conn:
+                conn.execute(insert(CommandRow), [row])
+            return True
+
+        return self._guard("record_command", write, False)
+
+    def record_sample(
+        self,
+        at: datetime,
+        snapshot: Snapshot,
+        statuses: Mapping[LoadId, LoadStatus],
+        *,
+        surplus_w: float | None = None,
+    ) -> bool:
+        """One row for the chart: the snapshot's measurements and each load's state/output."""
+
+        def write() -> bool:
+            values: dict[str, Any] = {
+                name: _rounded(name, getattr(snapshot, name)) for name in MEASUREMENTS
+            }
+            values["at"] = at
+            values["surplus_w"] = _rounded("surplus_w", surplus_w)
+            with self.engine.begin() as conn:
+                sample_id = conn.execute(
+                    insert(SampleRow).values(values).returning(SampleRow.id)
+                ).scalar_one()
+                loads = [
+                    {
+                        "sample_id": sample_id,
+                        "load": str(load),
+                        "state": str(status.state),
+                        "output_on": status.reading.relay_on,
+                        "power_w": _rounded("power_w", status.reading.power_w),
+                    }
+                    for load, status in statuses.items()
+                ]
+                if loads:
+                    conn.execute(insert(SampleLoadRow), loads)
+            return True
+
+        return self._guard("record_sample", write, False)
+
+    def prune(self, now: datetime) -> bool:
+        """Delete samples older than the retention, with old failed renewals and forecasts.
+
+        Cheap when there is nothing to delete; the daemon may call it every tick or hourly.
+        """
+        cutoff = now - self.retention
+
+        def run() -> bool:
+            with self.engine.begin() as conn:
+                n = conn.execute(delete(SampleRow).where(SampleRow.at < cutoff)).rowcount
+                n_cmd = conn.execute(
+                    delete(CommandRow).where(CommandRow.renew.is_(True), CommandRow.at < cutoff)
+                ).rowcount
+                newest = (
+                    select(ForecastRow.source_key, func.max(ForecastRow.fetched_at).label("m"))
+                    .group_by(ForecastRow.source_key)
+                    .subquery()
+                )
+                n_fc = conn.execute(
+                    delete(ForecastRow).where(
+                        ForecastRow.fetched_at < cutoff,
+                        ForecastRow.fetched_at
+                        < select(newest.c.m)
+                        .where(newest.c.source_key == ForecastRow.source_key)
+                        .scalar_subquery(),
+                    )
+                ).rowcount
+            if n or n_cmd or n_fc:
+                log.info(
+                    "pruned %d samples, %d renewals, %d forecasts older than %s",
+                    n,
+                    n_cmd,
+                    n_fc,
+                    cutoff.isoformat(),
+                )
+            return True
+
+        return self._guard("prune", run, False)
+
+    # ------------------------------------------------------------------ kv and forecasts
+
+    def kv_get(self, key: str) -> str | None:
+        def read() -> str | None:
+            with self.engine.connect() as conn:
+                value: str | None = conn.execute(
+                    select(KvRow.value).where(KvRow.key == key)
+                ).scalar_one_or_none()
+                return value
+
+        return self._guard("kv_get", read, None)
+
+    def kv_put(self, key: str, value: str, at: datetime) -> bool:
+        def write() -> bool:
+            with self._session() as s, s.begin():
+                s.merge(KvRow(key=key, value=value, updated_at=at))
+            return True
+
+        return self._guard("kv_put", write, False)
+
+    def kv_delete(self, key: str) -> bool:
+        def write() -> bool:
+            with self.engine.begin() as conn:
+                conn.execute(delete(KvRow).where(KvRow.key == key))
+            return True
+
+        return self._guard("kv_delete", write, False)
+
+    def put_forecast(self, source_key: str, fetched_at: datetime, payload_json: str) -> bool:
+        def write() -> bool:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(ForecastRow),
+                    [{"source_key": source_key, "fetched_at": fetched_at, "payload": payload_json}],
+                )
+            return True
+
+        return self._guard("put_forecast", write, False)
+
+    def latest_forecast(self, source_key: str) -> tuple[datetime, str] | None:
+        def read() -> tuple[datetime, str] | None:
+            with self._session() as s:
+                row = s.execute(
+                    select(ForecastRow.fetched_at, ForecastRow.payload)
+                    .where(ForecastRow.source_key == source_key)
+                    .order_by(ForecastRow.fetched_at.desc(), ForecastRow.id.desc())
+                    .limit(1)
+                ).first()
+                return None if row is None else (row[0], row[1])
+
+        return self._guard("latest_forecast", read, None)
+
+    # ------------------------------------------------------------------ overrides
+
+    def add_override(
+        self,
+        load: LoadId,
+        mode: Mode | str,
+        created_by: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+        detected: bool = False,
+        note: str | None = None,
+    ) -> int:
+        """Store an override (it supersedes the load's active one). Returns its id.
+
+        `mode` is Mode.FORCE_ON or Mode.FORCE_OFF; a detected one (a person's switching seen
+        at the device, the machine's manual hold) may also be "manual". Mode.AUTO is not an
+        override: use clear_override. Raises StoreError when it cannot be stored.
+        """
+        mode = str(mode)
+        allowed = {str(Mode.FORCE_ON), str(Mode.FORCE_OFF)} | ({"manual"} if detected else set())
+        if mode not in allowed:
+            hint = "; for Auto call clear_override" if mode == str(Mode.AUTO) else ""
+            raise ValueError(f"override mode {mode!r} is not one of {sorted(allowed)}{hint}")
+        if expires_at is not None and expires_at <= created_at:
+            raise ValueError(f"override expires ({expires_at}) before it starts ({created_at})")
+        try:
+            with self._session() as s, s.begin():
+                self._clear(s, load, created_by, created_at)
+                row = OverrideRow(
+                    load=str(load),
+                    mode=str(mode),
+                    created_by=created_by,
+                    created_at=created_at,
+                    expires_at=expires_at,
+                    detected=detected,
+                    note=note,
+                )
+                s.add(row)
+                s.flush()
+                new_id: int = row.id
+        except SQLAlchemyError as exc:
+            self._count("add_override", exc)
+            raise StoreError(self.path, f"could not store the override ({_cause(exc)})") from exc
+        log.info(
+            "override %s %s by %s until %s%s",
+            load,
+            mode,
+            created_by,
+            expires_at.isoformat() if expires_at else "released",
+            " (detected)" if detected else "",
+        )
+        return new_id
+
+    def clear_override(self, load: LoadId, cleared_by: str, at: datetime) -> int:
+        """End the load's active override(s); returns how many. Raises StoreError on failure."""
+        try:
+            with self._session() as s, s.begin():
+                n = self._clear(s, load, cleared_by, at)
+        except SQLAlchemyError as exc:
+            self._count("clear_override", exc)
+            raise StoreError(self.path, f"could not clear the override ({_cause(exc)})") from exc
+        if n:
+            log.info("override of %s cleared by %s", load, cleared_by)
+        return n
+
+    @staticmethod
+    def _clear(s: Session, load: LoadId, by: str, at: datetime) -> int:
+        result = s.execute(
+            update(OverrideRow)
+            .where(
+                OverrideRow.load == str(load),
+                OverrideRow.cleared_at.is_(None),
+                (OverrideRow.expires_at.is_(None)) | (OverrideRow.expires_at > at),
+            )
+            .values(cleared_at=at, cleared_by=by)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def override_records(
+        self,
+        now: datetime | None = None,
+        *,
+        active_only: bool = True,
+        load: LoadId | None = None,
+        limit: int = 100,
+    ) -> list[OverrideRecord]:
+        """Overrides newest first; with active_only, those in force at `now`."""
+        q = select(OverrideRow).order_by(OverrideRow.created_at.desc(), OverrideRow.id.desc())
+        if load is not None:
+            q = q.where(OverrideRow.load == str(load))
+        if active_only:
+            at = now or clock.now()
+            q = q.where(
+                OverrideRow.cleared_at.is_(None),
+                (OverrideRow.expires_at.is_(None)) | (OverrideRow.expires_at > at),
+                OverrideRow.created_at <= at,
+            )
+        with self._session() as s:
+            rows = s.scalars(q.limit(limit)).all()
+        return [_override_record(r) for r in rows if _known_load(r.load)]
+
+    def active_overrides(self, now: datetime) -> dict[LoadId, Override]:
+        """The owner's override in force per load at `now` (not expired, not cleared).
+
+        Detected manual holds are not included: the machines keep those as `manual`."""
+        out: dict[LoadId, Override] = {}
+        for rec in self.override_records(now, active_only=True, limit=1000):
+            ov = None if rec.detected else rec.override
+            if ov is not None:
+                out.setdefault(rec.load, ov)  # newest first: the latest wins
+        return out
+
+    # ------------------------------------------------------------------ restore
+
+    def restore_statuses(
+        self, now: datetime, config: Config | None = None, *, record: bool = True
+    ) -> dict[LoadId, LoadStatus]:
+        """Each load's status as the store last saw it, for a Site at start-up.
+
+        See emsctl.store.restore for the rules (expired overrides are not revived). With
+        `record`, state changes made here are stored as transitions with event "restore".
+        """
+        from emsctl.store.restore import restore
+
+        statuses, changes = restore(self, now, config)
+        if record and changes:
+            self.record_transitions(changes)
+        return statuses
+
+    # ------------------------------------------------------------------ queries
+
+    def history(
+        self,
+        load: LoadId | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        *,
+        now: datetime | None = None,
+    ) -> list[HistoryRow]:
+        """Transitions and overrides merged, newest first."""
+        with self.engine.connect() as conn:
+            return queries.history(
+                conn,
+                load=None if load is None else str(load),
+                since=since,
+                until=until,
+                limit=limit,
+                offset=offset,
+                now=now or clock.now(),
+            )
+
+    def samples(self, since: datetime, until: datetime | None = None) -> list[SampleRecord]:
+        """Ticks in [since, until), oldest first (the UI's 24 h chart)."""
+        with self.engine.connect() as conn:
+            return queries.samples(conn, since, until)
+
+    def commands(
+        self,
+        load: LoadId | str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[CommandRecord]:
+        with self.engine.connect() as conn:
+            return queries.commands(conn, None if load is None else str(load), since, limit)
+
+    def stats(
+        self,
+        days: int = 7,
+        config: Config | None = None,
+        now: datetime | None = None,
+        load: LoadId | str | None = None,
+    ) -> list[DayStats]:
+        """Per load and local day (config's time zone): runtime, energy, switch-ons, short
+        cycles, why it stopped. The last `days` days, today included."""
+        cfg = config or Config()
+        at = now or clock.now()
+        specs = [
+            queries.LoadSpec(str(x), cfg.loads.get(x).nominal_w, cfg.loads.get(x).min_on_s, order=i)
+            for i, x in enumerate(cfg.control.priority)
+            if load is None or str(x) == str(load)
+        ]
+        bounds = queries.day_bounds(at, days, cfg.control.tz)
+        with self.engine.connect() as conn:
+            return queries.day_stats(conn, bounds, specs, now=at)
+
+    # ------------------------------------------------------------------ helpers for restore
+
+    def _last_transitions(self) -> dict[str, TransitionRow]:
+        with self._session() as s:
+            last = select(func.max(TransitionRow.id)).group_by(TransitionRow.load)
+            rows = s.scalars(select(TransitionRow).where(TransitionRow.id.in_(last))).all()
+        return {r.load: r for r in rows}
+
+    def _transitions_of(self, load: str, after_id: int = 0) -> list[TransitionRow]:
+        with self._session() as s:
+            return list(
+                s.scalars(
+                    select(TransitionRow)
+                    .where(TransitionRow.load == load, TransitionRow.id > after_id)
+                    .order_by(TransitionRow.id)
+                ).all()
+            )
+
+    def _run_edge(self, load: str, *, start: bool) -> datetime | None:
+        """When the load's latest run began (start) or ended, as the machines count runs."""
+        with self.engine.connect() as conn:
+            return queries.run_edge(conn, load, [str(s) for s in OUTPUT_ON], start=start)
+
+
+def _tables() -> Iterable[Any]:
+    from emsctl.store.models import Base
+
+    return Base.metadata.sorted_tables
+
+
+def _known_load(value: str) -> bool:
+    try:
+        LoadId(value)
+    except ValueError:
+        log.warning("the store names an unknown load %r; ignored", value)
+        return False
+    return True
+
+
+def _override_record(r: OverrideRow) -> OverrideRecord:
+    return OverrideRecord(
+        id=r.id,
+        load=LoadId(r.load),
+        mode=r.mode,
+        created_by=r.created_by,
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+        cleared_at=r.cleared_at,
+        cleared_by=r.cleared_by,
+        detected=r.detected,
+        note=r.note,
+    )
+
+
+def _cause(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).splitlines()[0]
+
+
+__all__ = ["Store", "StoreError"]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the EMS store; emsctl.store.migrate runs them (no alembic.ini needed)."""
