@@ -1,0 +1,37 @@
+#!/bin/sh
+# Install EMS on Debian / Raspberry Pi OS: venv under PREFIX, config under /etc/ems,
+# the systemd unit, and the state directory managed by systemd (StateDirectory=ems).
+# Usage: sudo make install   (or: sudo sh deploy/install.sh /opt/ems)
+set -eu
+PREFIX=${1:-/opt/ems}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install.sh: run as root (sudo make install)" >&2
+    exit 1
+fi
+command -v python3 >/dev/null || { echo "install.sh: python3 (>= 3.11) is required" >&2; exit 1; }
+
+python3 -m venv "$PREFIX/venv"
+"$PREFIX/venv/bin/pip" install --quiet --upgrade pip
+"$PREFIX/venv/bin/pip" install --quiet "$SRC"
+mkdir -p "$PREFIX/share"
+cp -r "$SRC/docs" "$PREFIX/share/"
+
+install -d -m 0755 /etc/ems
+if [ ! -f /etc/ems/ems-config.yaml ]; then
+    install -m 0644 "$SRC/configs/ems-config.yaml" /etc/ems/ems-config.yaml
+    echo "installed /etc/ems/ems-config.yaml: review it, then: emsctl check-config /etc/ems/ems-config.yaml"
+else
+    echo "kept the existing /etc/ems/ems-config.yaml"
+fi
+if [ ! -f /etc/ems/credentials.env ]; then
+    umask 077
+    printf '# EMS_SHELLY_PASSWORD=...\n# EMS_SHELLY_WB_A_PASSWORD=...\n' > /etc/ems/credentials.env
+    chmod 0600 /etc/ems/credentials.env
+fi
+"$PREFIX/venv/bin/emsctl" check-config /etc/ems/ems-config.yaml >/dev/null
+
+sed "s#/opt/ems#$PREFIX#g" "$SRC/deploy/ems.service" > /etc/systemd/system/ems.service
+systemctl daemon-reload
+echo "installed. Start with: systemctl enable --now ems; logs: journalctl -u ems -f"

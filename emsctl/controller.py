@@ -1,0 +1,369 @@
+"""One control tick: collect -> evaluate -> step machines -> actuate -> persist -> publish.
+
+The only orchestrator of adapters, site, store and metrics. Nothing an adapter or the store
+raises stops a tick: a failing device is marked for that tick and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from emsctl import clock
+from emsctl.adapters.base import Actuator, AdapterError, AuthFailed, Collector, ForecastSource
+from emsctl.config import Config
+from emsctl.model import (
+    OUTPUT_ON,
+    Command,
+    Event,
+    LoadId,
+    LoadReading,
+    Mode,
+    Override,
+    Snapshot,
+    State,
+    Transition,
+)
+from emsctl.site import Site, TickResult
+from emsctl.status import LoadView, StatusReport
+
+log = logging.getLogger(__name__)
+
+
+class StorePort(Protocol):
+    """What the controller needs from the store (emsctl.store.Store implements it)."""
+
+    failures: int
+
+    def override_records(
+        self,
+        now: datetime | None = None,
+        *,
+        active_only: bool = True,
+        load: LoadId | None = None,
+        limit: int = 100,
+    ) -> list[Any]: ...
+
+    def record_command(
+        self,
+        load: LoadId,
+        on: bool,
+        reason: str,
+        ok: bool,
+        error: str | None,
+        latency_s: float | None,
+        at: datetime,
+        dry_run: bool = False,
+        *,
+        renew: bool = False,
+    ) -> bool: ...
+
+    def record_sample(
+        self,
+        at: datetime,
+        snapshot: Snapshot,
+        statuses: Mapping[LoadId, Any],
+        *,
+        surplus_w: float | None = None,
+    ) -> bool: ...
+
+    def add_override(
+        self,
+        load: LoadId,
+        mode: Mode,
+        created_by: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+        detected: bool = False,
+        note: str | None = None,
+    ) -> int: ...
+
+
+class MetricsPort(Protocol):
+    """What the controller reports to the metrics exporter (emsctl.metrics.Metrics)."""
+
+    def observe_tick(self, report: StatusReport, result: TickResult, seconds: float) -> None: ...
+
+    def count_error(self, where: str, kind: str) -> None: ...
+
+    def count_command(self, load: LoadId, ok: bool) -> None: ...
+
+
+@dataclass
+class Devices:
+    """The adapters one controller drives."""
+
+    collector: Collector
+    actuators: dict[LoadId, Actuator]
+    forecast: ForecastSource | None = None
+
+
+class Controller:
+    """Runs ticks; thread-safe to read `latest()` and call `request_tick()` from the web UI."""
+
+    def __init__(
+        self,
+        config: Config,
+        site: Site,
+        devices: Devices,
+        *,
+        store: StorePort | None = None,
+        metrics: MetricsPort | None = None,
+        dry_run: bool = False,
+        now: Callable[[], datetime] = clock.now,
+    ) -> None:
+        self.config = config
+        self.site = site
+        self.devices = devices
+        self.store = store
+        self.metrics = metrics
+        self.dry_run = dry_run
+        self._now = now
+        self._latest: StatusReport | None = None
+        self._lock = threading.Lock()
+        self.wake = threading.Event()
+        self.ticks = 0
+        #: Loads whose detected manual override the store held at the last tick.
+        self._manual_stored: dict[LoadId, bool] = {}
+
+    # -- the web UI's handle ------------------------------------------------------------------
+
+    def latest(self) -> StatusReport | None:
+        with self._lock:
+            return self._latest
+
+    def request_tick(self) -> None:
+        self.wake.set()
+
+    # -- one tick -------------------------------------------------------------------------------
+
+    def tick(self) -> StatusReport:
+        """One full control cycle. Adapter and store failures are contained here."""
+        started = time.perf_counter()
+        now = self._now()
+        errors: dict[str, str] = {}
+        self._apply_overrides(now, errors)
+        snapshot = self._collect(now, errors)
+        readings = self._read_all(errors)
+        result = self.site.step(snapshot, readings, now)
+        self._after_transitions(result.transitions, now)
+        self._actuate(result.commands, now, errors)
+        if self.store is not None:
+            self.store.record_sample(
+                now, snapshot, self.site.statuses(), surplus_w=result.decision.surplus_w
+            )
+        seconds = time.perf_counter() - started
+        report = self._report(now, snapshot, result, errors, seconds)
+        with self._lock:
+            self._latest = report
+        self.ticks += 1
+        if self.metrics is not None:
+            self.metrics.observe_tick(report, result, seconds)
+        return report
+
+    def _error(self, errors: dict[str, str], where: str, exc: AdapterError) -> None:
+        errors[where] = str(exc)
+        if self.metrics is not None:
+            self.metrics.count_error(where, exc.kind)
+
+    def _apply_overrides(self, now: datetime, errors: dict[str, str]) -> None:
+        """Bring the site's overrides in line with the store (the UI writes there).
+
+        A detected manual override is stored too; when the owner clears it (Auto), its record
+        is gone and the site ends the manual hold.
+        """
+        if self.store is None:
+            return
+        try:
+            records = self.store.override_records(now, active_only=True, limit=1000)
+        except Exception as exc:  # the store must never stop control
+            log.warning("cannot read overrides: %s", exc)
+            errors["store"] = f"cannot read overrides: {exc}"
+            return
+        owner: dict[LoadId, Override] = {}
+        detected: set[LoadId] = set()
+        for rec in records:  # newest first
+            if rec.detected:
+                detected.add(rec.load)
+            else:
+                owner.setdefault(rec.load, rec.override)
+        for load, model in self.site.models.items():
+            want = owner.get(load)
+            if not _same(model.override, want):
+                log.info("%s: override %s", load.value, want.mode.value if want else "cleared")
+                self.site.set_override(load, want, now)
+            elif (
+                model.state == State.MANUAL.value
+                and want is None
+                and load not in detected
+                and self._manual_stored.get(load)
+            ):
+                log.info("%s: manual hold ended by the owner", load.value)
+                self.site.set_override(load, None, now)
+            self._manual_stored[load] = load in detected
+
+    def _collect(self, now: datetime, errors: dict[str, str]) -> Snapshot:
+        try:
+            snapshot = self.devices.collector.collect(now)
+        except AdapterError as exc:
+            log.warning("collector: %s", exc)
+            self._error(errors, "prometheus", exc)
+            snapshot = Snapshot(at=now)
+        if self.devices.forecast is not None:
+            try:
+                snapshot = replace(snapshot, forecast=self.devices.forecast.forecast(now))
+            except AdapterError as exc:
+                self._error(errors, "forecast", exc)
+        return snapshot
+
+    def _read_all(self, errors: dict[str, str]) -> dict[LoadId, LoadReading]:
+        readings: dict[LoadId, LoadReading] = {}
+        for load, actuator in self.devices.actuators.items():
+            try:
+                readings[load] = actuator.read()
+            except AdapterError as exc:
+                self._error(errors, load.value, exc)
+                readings[load] = LoadReading(
+                    error=str(exc), available=not isinstance(exc, AuthFailed)
+                )
+        return readings
+
+    def _actuate(self, commands: list[Command], now: datetime, errors: dict[str, str]) -> None:
+        for cmd in commands:
+            actuator = self.devices.actuators.get(cmd.load)
+            if self.dry_run or actuator is None:
+                if not cmd.renew:
+                    log.info(
+                        "%s: would switch %s (dry run): %s",
+                        cmd.load.value,
+                        "on" if cmd.on else "off",
+                        cmd.reason,
+                    )
+                self.site.confirm(cmd.load, cmd, None, None, now)
+                self._record_command(cmd, True, None, 0.0, now)
+                continue
+            t0 = time.perf_counter()
+            try:
+                reading = actuator.switch(cmd.on, deadman_s=cmd.deadman_s)
+            except AdapterError as exc:
+                latency = time.perf_counter() - t0
+                self._error(errors, cmd.load.value, exc)
+                self.site.confirm(cmd.load, cmd, None, str(exc), now)
+                self._record_command(cmd, False, str(exc), latency, now)
+                continue
+            latency = time.perf_counter() - t0
+            ok = reading.relay_on == cmd.on
+            err = None if ok else f"read back {reading.relay_on} after switching {cmd.on}"
+            self.site.confirm(cmd.load, cmd, reading, err, now)
+            self._record_command(cmd, ok, err, latency, now)
+
+    def _record_command(
+        self, cmd: Command, ok: bool, error: str | None, latency: float, now: datetime
+    ) -> None:
+        if self.metrics is not None and not cmd.renew:
+            self.metrics.count_command(cmd.load, ok)
+        if self.store is not None:
+            self.store.record_command(
+                cmd.load, cmd.on, cmd.reason, ok, error, latency, now, self.dry_run, renew=cmd.renew
+            )
+
+    def _after_transitions(self, transitions: list[Transition], now: datetime) -> None:
+        """Detected manual overrides are stored like the owner's, marked as detected."""
+        if self.store is None:
+            return
+        for t in transitions:
+            if t.event == Event.DETECT_MANUAL.value:
+                model = self.site.models[t.load]
+                reading = model.reading
+                on = bool(reading and reading.relay_on)
+                source = reading.source if reading and reading.source else "device"
+                try:
+                    self.store.add_override(
+                        t.load,
+                        Mode.FORCE_ON if on else Mode.FORCE_OFF,
+                        f"by hand ({source})",
+                        now,
+                        model.manual_until,
+                        detected=True,
+                        note="; ".join(t.reasons),
+                    )
+                except Exception as exc:  # the store must never stop control
+                    log.warning("cannot store the detected override: %s", exc)
+
+    def _report(
+        self,
+        now: datetime,
+        snapshot: Snapshot,
+        result: TickResult,
+        errors: dict[str, str],
+        seconds: float,
+    ) -> StatusReport:
+        views: dict[LoadId, LoadView] = {}
+        for load, st in self.site.statuses().items():
+            v = result.decision.verdicts.get(load)
+            ov = st.override
+            blocked = None
+            if ov is not None and ov.mode is Mode.FORCE_ON and st.state is not State.FORCED_ON:
+                blocked = "; ".join(v.reasons) if v else None
+            views[load] = LoadView(
+                load=load,
+                state=st.state,
+                since=st.since,
+                output_on=st.state in OUTPUT_ON
+                or (st.state is State.MANUAL and bool(st.reading.relay_on)),
+                reasons=v.reasons if v else (),
+                relay_on=st.reading.relay_on,
+                power_w=st.reading.power_w,
+                source=st.reading.source,
+                error=st.reading.error,
+                override_mode=ov.mode if ov else None,
+                override_until=ov.expires_at if ov else None,
+                override_by=ov.created_by if ov else None,
+                manual_until=st.manual_until,
+                cooldown_until=st.cooldown_until,
+                gate_pct=v.gate_pct if v else None,
+                blocked_by=blocked,
+            )
+        fc = snapshot.forecast
+        return StatusReport(
+            at=now,
+            snapshot=snapshot,
+            loads=views,
+            surplus_w=result.decision.surplus_w,
+            max_age_s=self.config.control.max_age_s,
+            dry_run=self.dry_run,
+            tick_ms=seconds * 1000.0,
+            errors=errors,
+            forecast_remaining_wh=fc.remaining_today_wh if fc else None,
+            forecast_fetched_at=fc.fetched_at if fc else None,
+        )
+
+    def switch_all_off(self, now: datetime) -> None:
+        """`on_exit: all_off`: switch off every load the EMS drives (not a person's)."""
+        for load, st in self.site.statuses().items():
+            if st.state not in OUTPUT_ON:
+                continue
+            cmd = Command(load=load, on=False, reason="EMS stopping (on_exit: all_off)")
+            self._actuate([cmd], now, {})
+
+    def close(self) -> None:
+        closers: list[Collector | Actuator] = [
+            self.devices.collector,
+            *self.devices.actuators.values(),
+        ]
+        for closer in closers:
+            try:
+                closer.close()
+            except Exception as exc:  # closing must not mask the reason we stop
+                log.debug("close: %s", exc)
+
+
+def _same(a: Override | None, b: Override | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.mode is b.mode and a.expires_at == b.expires_at and a.created_at == b.created_at

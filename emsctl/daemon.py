@@ -1,0 +1,300 @@
+"""`emsctl run`: the long-running service around the controller.
+
+Drift-free ticks that never overlap, sd_notify readiness and watchdog, SIGTERM/SIGINT finish
+the tick and exit 0, SIGHUP reloads the config (an invalid one is refused, the old one kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from emsctl import clock, systemd
+from emsctl.config import Config, ConfigError, load_config
+from emsctl.controller import Controller, Devices
+from emsctl.metrics import Metrics
+from emsctl.site import Site
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = timedelta(hours=1)
+
+
+@dataclass
+class RunOptions:
+    """How to run: the real house by default; the demo swaps in simulated parts."""
+
+    config_path: str | None
+    dry_run: bool = False
+    #: Build the adapters for a config (the demo passes its simulated house).
+    devices: Callable[[Config, Any], Devices] | None = None
+    now: Callable[[], datetime] = clock.now
+    #: Wall seconds between ticks (None: control.interval_s).
+    tick_wall_s: float | None = None
+    store_path: str | None = None
+    #: Called after every tick (the demo advances its plant here).
+    after_tick: Callable[[Controller], None] | None = None
+    #: Stop after this many ticks (None: run until signalled).
+    max_ticks: int | None = None
+    config: Config | None = None
+    banner: Callable[[str], None] = field(default=lambda line: log.info("%s", line))
+
+
+class Daemon:
+    """Owns the controller, the store, the servers and the signal handling."""
+
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self.controller: Controller | None = None
+        self.store: Any = None
+        self.metrics_server: Any = None
+        self.web_server: Any = None
+        self._web_thread: threading.Thread | None = None
+        self._lock_handle: Any = None
+
+    # -- start-up --------------------------------------------------------------------------------
+
+    def _load(self) -> Config:
+        if self.opts.config is not None:
+            return self.opts.config
+        if self.opts.config_path is None:
+            raise ConfigError("(none)", [])
+        return load_config(self.opts.config_path)
+
+    def start(self) -> None:
+        from emsctl.store import Store, StoreListener
+        from emsctl.wiring import build_devices
+
+        config = self._load()
+        db = self.opts.store_path or config.store.path
+        self.store = Store.open(db, retention_days=config.store.retention_days)
+        self._take_lock(db)
+        now = self.opts.now()
+        restored = self.store.restore_statuses(now, config)
+        site = Site(
+            config, now, restored, listeners=[StoreListener(self.store)], dry_run=self.opts.dry_run
+        )
+        make = self.opts.devices or build_devices
+        devices = make(config, self.store)
+        metrics = Metrics()
+        metrics.set_info(self.opts.dry_run)
+        self.controller = Controller(
+            config,
+            site,
+            devices,
+            store=self.store,
+            metrics=metrics,
+            dry_run=self.opts.dry_run,
+            now=self.opts.now,
+        )
+        if config.metrics.enabled:
+            self.metrics_server = metrics.serve(config.metrics.bind, config.metrics.port)
+            port = self.metrics_server.server_port
+            self.opts.banner(f"metrics: http://{_host(config.metrics.bind)}:{port}/metrics")
+        if config.webui.enabled:
+            self._start_web(config)
+        mode = " (dry run: nothing is switched)" if self.opts.dry_run else ""
+        self.opts.banner(f"EMS running{mode}; database {db}")
+
+    def _take_lock(self, db: str) -> None:
+        if db == ":memory:":
+            return
+        from emsctl import runlock
+
+        self._lock_handle = runlock.acquire(Path(db).parent / "ems.lock")
+
+    def _start_web(self, config: Config) -> None:
+        try:
+            from webui import create_app
+            from webui.serve import serve
+        except ImportError as exc:  # the UI is optional for the control loop
+            log.warning("web UI not available: %s", exc)
+            return
+        assert self.controller is not None
+        app = create_app(config, self.store, self.controller)
+        self.web_server = serve(app, config.webui.bind, config.webui.port)
+        port = getattr(self.web_server, "effective_port", config.webui.port)
+        self.opts.banner(f"web UI: http://{_host(config.webui.bind)}:{port}/")
+        if config.webui.bind not in ("127.0.0.1", "localhost", "::1") and not (
+            config.webui.password_hash
+        ):
+            log.warning(
+                "the web UI listens on %s without a password: anyone on the network can "
+                "switch the loads; set webui.password_hash (emsctl webui hash-password)",
+                config.webui.bind,
+            )
+        self._web_thread = threading.Thread(target=self.web_server.run, name="webui", daemon=True)
+        self._web_thread.start()
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def install_signals(self) -> None:
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: finishing the tick and stopping", signal.Signals(signum).name)
+            self.stop.set()
+            if self.controller is not None:
+                self.controller.wake.set()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self.reload.set()
+            if self.controller is not None:
+                self.controller.wake.set()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def loop(self) -> None:
+        """Tick on a fixed grid (no drift); an early wake-up runs an extra tick."""
+        ctl = self.controller
+        assert ctl is not None
+        interval = self.opts.tick_wall_s or ctl.config.control.interval_s
+        ping = systemd.watchdog_interval_s()
+        systemd.notify("READY=1")
+        origin = clock.monotonic()
+        n = 0
+        last_prune: datetime | None = None
+        while not self.stop.is_set():
+            self._one_tick(ctl)
+            systemd.notify("WATCHDOG=1")
+            now = ctl.latest().at if ctl.latest() else self.opts.now()
+            if last_prune is None or now - last_prune >= PRUNE_EVERY:
+                self.store.prune(now)
+                last_prune = now
+            if self.opts.after_tick is not None:
+                self.opts.after_tick(ctl)
+            if self.opts.max_ticks is not None and ctl.ticks >= self.opts.max_ticks:
+                break
+            if self.reload.is_set():
+                self.reload.clear()
+                self._reload()
+            # Next slot on the grid; if a tick overran, skip the slots it covered.
+            elapsed = clock.monotonic() - origin
+            n = max(n + 1, int(elapsed // interval) + 1)
+            deadline = origin + n * interval
+            while not self.stop.is_set():
+                left = deadline - clock.monotonic()
+                if left <= 0:
+                    break
+                if ctl.wake.wait(min(left, ping) if ping else left):
+                    ctl.wake.clear()
+                    if self.stop.is_set() or self.reload.is_set():
+                        break
+                    self._one_tick(ctl)  # an override asked for an immediate decision
+                systemd.notify("WATCHDOG=1")
+
+    def _one_tick(self, ctl: Controller) -> None:
+        try:
+            ctl.tick()
+        except Exception:  # one bad tick must not end the service
+            log.exception("tick failed; the next one runs as scheduled")
+            if ctl.metrics is not None and hasattr(ctl.metrics, "count_tick_failure"):
+                ctl.metrics.count_tick_failure()
+        if ctl.metrics is not None and self.store is not None:
+            set_failures = getattr(ctl.metrics, "set_store_failures", None)
+            if set_failures is not None:
+                set_failures(self.store.failures)
+
+    def _reload(self) -> None:
+        ctl = self.controller
+        assert ctl is not None
+        try:
+            config = self._load()
+        except ConfigError as exc:
+            log.error("SIGHUP: keeping the running configuration; the new one is invalid:\n%s", exc)
+            return
+        now = self.opts.now()
+        site = Site(
+            config,
+            now,
+            ctl.site.statuses(),
+            listeners=ctl.site.listeners,
+            dry_run=self.opts.dry_run,
+        )
+        site.watch = dict(ctl.site.watch)
+        ctl.config = config
+        ctl.site = site
+        log.info("SIGHUP: configuration reloaded from %s", self.opts.config_path)
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        systemd.notify("STOPPING=1")
+        ctl = self.controller
+        if ctl is not None:
+            if ctl.config.control.on_exit == "all_off" and not self.opts.dry_run:
+                ctl.switch_all_off(self.opts.now())
+            else:
+                log.info("leaving the relays as they are (on_exit: leave; dead-man timers run)")
+            ctl.close()
+        if self.web_server is not None:
+            self.web_server.close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+        if self.store is not None:
+            self.store.close()
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+
+
+def _host(bind: str) -> str:
+    return "127.0.0.1" if bind in ("0.0.0.0", "") else bind
+
+
+def run(opts: RunOptions) -> int:
+    """Start, loop until signalled, shut down. Exit code for the CLI."""
+    from emsctl.store import StoreError
+
+    daemon = Daemon(opts)
+    daemon.install_signals()
+    try:
+        daemon.start()
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    except StoreError as exc:
+        sys.stderr.write(f"cannot start: {exc}\n")
+        daemon.shutdown()
+        return 1
+    except Exception as exc:
+        from emsctl.runlock import LockHeld
+
+        if isinstance(exc, LockHeld):
+            sys.stderr.write(f"cannot start: {exc}\n")
+            daemon.shutdown()
+            return 1
+        raise
+    try:
+        daemon.loop()
+    finally:
+        daemon.shutdown()
+    log.info("stopped")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return run(RunOptions(config_path=args.config, dry_run=args.dry_run))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from emsctl.cli import add_config_arg
+
+    p = sub.add_parser("run", help="run the control loop (the systemd service)")
+    add_config_arg(p)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="decide, log and persist what would be done, but switch nothing",
+    )
+    p.set_defaults(func=_cmd_run)
