@@ -90,7 +90,10 @@ class HouseExporter:
         )
         self.port = int(self._server.server_port)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="house-exporter", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="house-exporter",
+            daemon=True,
         )
         self._thread.start()
 
