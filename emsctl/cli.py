@@ -25,6 +25,7 @@ DEFAULT_CONFIG = os.environ.get("EMS_CONFIG", "/etc/ems/ems-config.yaml")
 COMMAND_MODULES: tuple[str, ...] = (
     "emsctl.diagram",
     "emsctl.adapters.viessmann_cli",
+    "emsctl.store.cli",
 )
 
 

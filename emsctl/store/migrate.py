@@ -5,6 +5,7 @@ Used by Store.open (upgrade at start-up) and by `emsctl db upgrade|current|downg
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,21 @@ from alembic.command import upgrade as _upgrade
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine
 
 import migrations
 from emsctl.store.models import Base
 
-SCRIPT_LOCATION = Path(migrations.__file__).resolve().parent
+# Alembic's per-run INFO lines ("Context impl SQLiteImpl") would fill the journal at every
+# start; the store logs the migrations it actually applies.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+#: `__path__` rather than `__file__`: it also works when `migrations` resolves as a namespace
+#: package (an editable install made before the package had its __init__.py).
+SCRIPT_LOCATION = Path(next(iter(migrations.__path__))).resolve()
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
@@ -46,9 +55,7 @@ def known_revision(rev: str) -> bool:
     """Whether this code's migrations contain `rev` (a newer EMS may have written others)."""
     try:
         return script_directory().get_revision(rev) is not None
-    except CommandError:
-        return False
-    except Exception:  # alembic raises ResolutionError subclasses for unknown ids
+    except (CommandError, RevisionError):
         return False
 
 

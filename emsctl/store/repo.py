@@ -172,7 +172,7 @@ class Store:
                 )
             ours = {"alembic_version", *(t.name for t in _tables())}
             foreign = [t for t in info.tables if t not in ours]
-            if info.tables and not info.revisions:
+            if info.tables and "alembic_version" not in info.tables:
                 raise StoreError(
                     p,
                     "is an SQLite database but not an EMS one (tables: "

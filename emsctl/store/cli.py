@@ -1,0 +1,345 @@
+"""`emsctl db upgrade|current|downgrade|check`, `emsctl history` and `emsctl stats`.
+
+The database is `store.path` of the config (`--config`), or `--db PATH`. With `--db` and no
+readable config file, the built-in defaults give the time zone and the loads' nominal power.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from emsctl import clock
+from emsctl.config import Config
+from emsctl.model import LoadId
+from emsctl.store import migrate
+from emsctl.store.db import StoreError
+from emsctl.store.records import DayStats, HistoryRow
+from emsctl.store.repo import Store
+
+FORMATS = ("table", "csv", "json")
+_REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def register(sub: Any) -> None:
+    from emsctl.cli import add_config_arg
+
+    def common(p: argparse.ArgumentParser) -> None:
+        add_config_arg(p)
+        p.add_argument("--db", metavar="PATH", help="database file (default: store.path)")
+
+    db = sub.add_parser("db", help="the database: migrate, show or check its schema revision")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION")
+    dbsub.required = True
+    p = dbsub.add_parser("upgrade", help="create the database or migrate it to the newest schema")
+    common(p)
+    p.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    p.set_defaults(func=_db_upgrade)
+    p = dbsub.add_parser("current", help="show the database's schema revision and the newest")
+    common(p)
+    p.set_defaults(func=_db_current)
+    p = dbsub.add_parser("downgrade", help="migrate back to an older schema (back up first)")
+    common(p)
+    p.add_argument("revision", help="target revision, e.g. 'base' or '-1'")
+    p.set_defaults(func=_db_downgrade)
+    p = dbsub.add_parser("check", help="compare the schema with this version's models")
+    common(p)
+    p.set_defaults(func=_db_check)
+
+    p = sub.add_parser("history", help="what each load did and why, newest first")
+    common(p)
+    p.add_argument("--load", choices=[x.value for x in LoadId], help="only this load")
+    p.add_argument("--since", default="2d", help="e.g. 2d, 12h, 30m, 1w or 2026-06-01 (default 2d)")
+    p.add_argument("--until", default=None, help="same forms as --since (default: now)")
+    p.add_argument("--limit", type=int, default=200, help="at most this many rows (default 200)")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=_history)
+
+    p = sub.add_parser("stats", help="per load and day: runtime, energy, switch-ons, stops")
+    common(p)
+    p.add_argument("--days", type=int, default=7, help="days back, today included (default 7)")
+    p.add_argument("--load", choices=[x.value for x in LoadId], help="only this load")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=_stats)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from emsctl.cli import config_or_exit
+
+    if getattr(args, "db", None) and not os.path.exists(args.config):
+        return Config()
+    return config_or_exit(args.config)
+
+
+def _db_path(args: argparse.Namespace, cfg: Config) -> str:
+    return str(args.db or cfg.store.path)
+
+
+def _fail(exc: StoreError) -> int:
+    print(f"emsctl: {exc}", file=sys.stderr)
+    return 1
+
+
+def parse_when(value: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """'2d', '12h', '30m', '1w' before now, or a local date / date-time (ISO)."""
+    m = _REL.match(value)
+    if m:
+        return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: expected e.g. 2d, 12h, 30m, 1w, 2026-06-01 or 2026-06-01T08:00"
+        ) from None
+    if parsed.tzinfo is None:
+        if len(value.strip()) == 10:
+            parsed = datetime.combine(parsed.date(), time(0))
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}"
+
+
+# --------------------------------------------------------------------------- db
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    path = _db_path(args, cfg)
+    try:
+        with Store.open(path, migrate_to_head=False) as store:
+            before = store.revision()
+            migrate.upgrade(store.engine, args.revision)
+            after = store.revision()
+    except StoreError as exc:
+        return _fail(exc)
+    if before == after:
+        print(f"{path}: already at revision {after}")
+    else:
+        print(f"{path}: migrated from {before or 'empty'} to {after}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    path = _db_path(args, cfg)
+    head = migrate.head_revision()
+    try:
+        with Store.open(path, create=False, migrate_to_head=False) as store:
+            current = store.revision()
+    except StoreError as exc:
+        return _fail(exc)
+    if current == head:
+        print(f"{path}: revision {current} (newest)")
+    else:
+        print(
+            f"{path}: revision {current or 'none (empty)'}; newest is {head}: "
+            "run `emsctl db upgrade` (the daemon also does it at start-up)"
+        )
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    path = _db_path(args, cfg)
+    try:
+        with Store.open(path, create=False, migrate_to_head=False) as store:
+            before = store.revision()
+            migrate.downgrade(store.engine, args.revision)
+            after = store.revision()
+    except StoreError as exc:
+        return _fail(exc)
+    print(f"{path}: downgraded from {before} to {after or 'base (no tables)'}")
+    return 0
+
+
+def _db_check(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    path = _db_path(args, cfg)
+    try:
+        with Store.open(path, create=False, migrate_to_head=False) as store:
+            diffs = migrate.drift(store.engine)
+    except StoreError as exc:
+        return _fail(exc)
+    if diffs:
+        print(f"{path}: the schema differs from this version's models:")
+        for d in diffs:
+            print(f"  {d}")
+        return 1
+    print(f"{path}: the schema matches this version's models")
+    return 0
+
+
+# --------------------------------------------------------------------------- history, stats
+
+
+def _history(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    tz = cfg.control.tz
+    now = clock.now()
+    try:
+        since = parse_when(args.since, now, tz)
+        until = parse_when(args.until, now, tz) if args.until else None
+    except argparse.ArgumentTypeError as exc:
+        print(f"emsctl history: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with Store.open(_db_path(args, cfg), create=False) as store:
+            rows = store.history(args.load, since, until, limit=args.limit, now=now)
+    except StoreError as exc:
+        return _fail(exc)
+    write_history(rows, args.format, tz, sys.stdout)
+    return 0
+
+
+def _what(r: HistoryRow) -> str:
+    if r.kind == "transition":
+        return f"{r.source} -> {r.target}"
+    return {
+        "override": f"override {r.target}",
+        "override_cleared": f"override {r.target} cleared",
+        "override_expired": f"override {r.target} expired",
+    }.get(r.kind, r.kind)
+
+
+def write_history(rows: Sequence[HistoryRow], fmt: str, tz: ZoneInfo, out: TextIO) -> None:
+    if fmt == "json":
+        json.dump([r.as_dict() for r in rows], out, indent=1, ensure_ascii=False)
+        out.write("\n")
+        return
+    if fmt == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["at_utc", "load", "kind", "source", "target", "event", "reasons", "by"])
+        for r in rows:
+            w.writerow(
+                [
+                    r.at.isoformat(),
+                    r.load,
+                    r.kind,
+                    r.source or "",
+                    r.target or "",
+                    r.event or "",
+                    "; ".join(r.reasons),
+                    r.by or "",
+                ]
+            )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"History ({tz.key}), newest first", show_lines=False)
+    for col in ("time", "load", "change", "event", "why", "by"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r.at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M"),
+            r.load,
+            _what(r),
+            r.event or "",
+            "; ".join(r.reasons),
+            r.by or "",
+        )
+    Console(file=out, width=max(100, _width(out))).print(table)
+    if not rows:
+        out.write("(nothing in this period)\n")
+
+
+def _width(out: TextIO) -> int:
+    try:
+        return os.get_terminal_size(out.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 140
+
+
+def _stats(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    if args.days < 1:
+        print("emsctl stats: --days must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        with Store.open(_db_path(args, cfg), create=False) as store:
+            rows = store.stats(args.days, cfg, clock.now(), load=args.load)
+    except StoreError as exc:
+        return _fail(exc)
+    write_stats(rows, args.format, sys.stdout)
+    return 0
+
+
+def _stops(d: DayStats) -> str:
+    return ", ".join(f"{s.event} x{s.count}" for s in d.stops)
+
+
+def write_stats(rows: Sequence[DayStats], fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        json.dump([r.as_dict() for r in rows], out, indent=1, ensure_ascii=False)
+        out.write("\n")
+        return
+    if fmt == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(
+            [
+                "day",
+                "load",
+                "runtime_s",
+                "energy_wh",
+                "energy_measured",
+                "switch_ons",
+                "short_cycles",
+                "stops",
+            ]
+        )
+        for r in rows:
+            w.writerow(
+                [
+                    r.day.isoformat(),
+                    r.load,
+                    f"{r.runtime_s:.0f}",
+                    f"{r.energy_wh:.0f}",
+                    int(r.energy_measured),
+                    r.switch_ons,
+                    r.short_cycles,
+                    _stops(r),
+                ]
+            )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Per load and day")
+    for col, just in (
+        ("day", "left"),
+        ("load", "left"),
+        ("runtime h:mm", "right"),
+        ("energy kWh", "right"),
+        ("switch-ons", "right"),
+        ("short cycles", "right"),
+        ("stopped by", "left"),
+    ):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in rows:
+        energy = f"{r.energy_wh / 1000:.2f}" + ("" if r.energy_measured else " (est.)")
+        table.add_row(
+            r.day.strftime("%a %Y-%m-%d"),
+            r.load,
+            _hms(r.runtime_s),
+            energy,
+            str(r.switch_ons),
+            str(r.short_cycles),
+            _stops(r),
+        )
+    Console(file=out, width=max(100, _width(out))).print(table)
