@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "emsctl.diagram",
     "emsctl.adapters.viessmann_cli",
     "emsctl.store.cli",
+    "emsctl.sim.cli",
 )
 
 

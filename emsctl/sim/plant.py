@@ -25,7 +25,8 @@ class LoadTally:
     """Runtime, energy and switching of one load's output over a run.
 
     A cycle is one stretch of minutes with the output on; it is short when it ended (the
-    output went off) before `min_on_min` minutes.
+    output went off) before `min_on_min` minutes, unless the controller marked its end as an
+    early release or brake (`exempt`), which the rules allow.
     """
 
     min_on_min: float
@@ -34,6 +35,8 @@ class LoadTally:
     energy_wh: float = 0.0
     switch_ons: int = 0
     short_cycles: int = 0
+    released_early: int = 0
+    exempt: bool = False
     on_since: int = 0
     cycles_min: list[int] = field(default_factory=list)
 
@@ -46,7 +49,11 @@ class LoadTally:
             ran = minute - self.on_since
             self.cycles_min.append(ran)
             if ran < self.min_on_min:
-                self.short_cycles += 1
+                if self.exempt:
+                    self.released_early += 1
+                else:
+                    self.short_cycles += 1
+        self.exempt = False
         self.on = on
 
 

@@ -1,0 +1,271 @@
+"""In-memory adapters over the plant: the same Collector, Actuator and ForecastSource
+interfaces as the real Prometheus, Shelly and Viessmann adapters, so the core runs unchanged.
+
+`SimHouse` bundles a plant with its collector and actuators and advances them together.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from itertools import accumulate
+from typing import Final
+
+from emsctl.config import Config
+from emsctl.model import Forecast, LoadId, LoadReading, Snapshot
+from emsctl.sim.plant import Plant
+from emsctl.sim.scenario import Scenario
+
+#: Measurements the simulated collector reports, in the order of its sample lists.
+_NAMES: Final = ("grid_w", "pv_w", "battery_w", "soc_pct", "compressor_w", "outdoor_c", "dhw_c")
+_GRID, _PV, _BAT, _SOC, _COMP, _OUT, _DHW = range(7)
+#: Which measurements come from the Viessmann exporter (scraped less often).
+_VIESSMANN: Final = (_COMP, _OUT, _DHW)
+_NONE7: Final[list[float | None]] = [None] * 7
+_NEVER: Final[list[float]] = [float("-inf")] * 7
+
+
+class SimCollector:
+    """Measurements as Prometheus would give them: each with its sample time, `lag` minutes
+    behind the plant, the Viessmann values refreshed only every `viessmann_scrape_min`
+    minutes, and nothing where the scenario's cell was empty (the last sample then ages
+    until `control.max_age_s` makes it missing).
+    """
+
+    def __init__(self, plant: Plant, config: Config) -> None:
+        self.plant = plant
+        self.lag = config.sim.measurement_lag_min
+        self.scrape = config.sim.viessmann_scrape_min
+        self.max_age_s = config.control.max_age_s
+        gaps = plant.scenario.gaps
+        self._pv_gap = gaps.get("pv_w")
+        self._house_gap = gaps.get("house_w")
+        self._out_gap = gaps.get("outdoor_c")
+        self._origin = plant.scenario.start
+        # The latest present sample of each measurement (value, time in s from the origin)
+        # as it stood after each of the last lag+1 minutes.
+        self._values: list[float | None] = list(_NONE7)
+        self._times: list[float] = list(_NEVER)
+        self._ring: deque[tuple[list[float | None], list[float]]] = deque(maxlen=self.lag + 1)
+        self.closed = False
+
+    def record(self) -> None:
+        """Take the samples of the minute the plant just simulated."""
+        p = self.plant
+        i = p.index - 1
+        t = p.index * 60.0  # samples are stamped at the end of their minute
+        values = list(self._values)
+        times = list(self._times)
+        if self._house_gap is None or not self._house_gap[i]:
+            values[_GRID] = p.grid_w
+            times[_GRID] = t
+        if self._pv_gap is None or not self._pv_gap[i]:
+            # The inverter's values arrive together; a collector outage loses all of them.
+            values[_PV] = p.pv_w
+            values[_BAT] = p.battery_w
+            values[_SOC] = p.soc_pct
+            times[_PV] = times[_BAT] = times[_SOC] = t
+        if i % self.scrape == 0:
+            values[_COMP] = p.compressor_w
+            values[_DHW] = p.dhw_c
+            times[_COMP] = times[_DHW] = t
+            if self._out_gap is None or not self._out_gap[i]:
+                values[_OUT] = p.outdoor_c
+                times[_OUT] = t
+        self._values = values
+        self._times = times
+        self._ring.append((values, times))
+
+    def collect(self, at: datetime) -> Snapshot:
+        """The snapshot at `at` (normally the plant's `now`)."""
+        if not self._ring:
+            return Snapshot(at=at)
+        values, times = self._ring[0] if len(self._ring) <= self.lag else self._ring[-1 - self.lag]
+        now_s = (at - self._origin).total_seconds()
+        max_age = self.max_age_s
+        seen: list[float | None] = list(_NONE7)
+        ages: dict[str, float] = {}
+        for k, name in enumerate(_NAMES):
+            v = values[k]
+            if v is None:
+                continue
+            age = now_s - times[k]
+            ages[name] = age
+            if age <= max_age:
+                seen[k] = v
+        return Snapshot(
+            at=at,
+            grid_w=seen[_GRID],
+            pv_w=seen[_PV],
+            battery_w=seen[_BAT],
+            soc_pct=seen[_SOC],
+            compressor_w=seen[_COMP],
+            outdoor_c=seen[_OUT],
+            dhw_c=seen[_DHW],
+            ages_s=ages,
+        )
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class SimRelay:
+    """A Shelly relay switching one of the plant's loads (SG-Ready contact, a wallbox).
+
+    Honours the dead-man timer like the device: switched on with `deadman_s`, it switches
+    itself off that long after the last renewal and then reports source "timer".
+    A wallbox with a meter (WB A's Plus 1 PM) reports the power its car draws.
+    """
+
+    def __init__(self, load: LoadId, house: SimHouse, *, metered: bool) -> None:
+        self.load = load
+        self.house = house
+        self.metered = metered
+        self.attr = {LoadId.SG_READY: "sg_ready", LoadId.WB_A: "wb_a_on", LoadId.WB_B: "wb_b_on"}[
+            load
+        ]
+        self._power_attr = {LoadId.WB_A: "wb_a_w", LoadId.WB_B: "wb_b_w"}.get(load)
+        self.source = "init"
+        self.deadline: datetime | None = None
+        self.switches = 0
+
+    @property
+    def on(self) -> bool:
+        value: bool = getattr(self.house.plant, self.attr)
+        return value
+
+    def read(self) -> LoadReading:
+        power = None
+        if self.metered and self._power_attr is not None:
+            power = float(getattr(self.house.plant, self._power_attr))
+        return LoadReading(relay_on=self.on, power_w=power, source=self.source)
+
+    def switch(self, on: bool, *, deadman_s: int | None = None) -> LoadReading:
+        if on != self.on:
+            self.switches += 1
+        setattr(self.house.plant, self.attr, on)
+        self.source = "http"
+        self.deadline = self.house.now + timedelta(seconds=deadman_s) if on and deadman_s else None
+        return self.read()
+
+    def expire(self, now: datetime) -> None:
+        """The device's own auto-off timer."""
+        if self.deadline is not None and now >= self.deadline:
+            setattr(self.house.plant, self.attr, False)
+            self.source = "timer"
+            self.deadline = None
+
+    def close(self) -> None:
+        self.deadline = None
+
+
+class SimDhwSetpoint:
+    """The Viessmann DHW target: on = the boost target, off = the normal target."""
+
+    def __init__(self, house: SimHouse) -> None:
+        self.load = LoadId.DHW
+        self.house = house
+        self.writes = 0
+
+    def read(self) -> LoadReading:
+        return LoadReading(relay_on=self.house.plant.dhw_boost)
+
+    def switch(self, on: bool, *, deadman_s: int | None = None) -> LoadReading:
+        if on != self.house.plant.dhw_boost:
+            self.writes += 1
+        self.house.plant.dhw_boost = on
+        return self.read()
+
+    def close(self) -> None:
+        pass
+
+
+class SimForecast:
+    """A perfect forecast from the scenario: the PV still to come today (local time).
+
+    Refreshed every `forecast.refresh_s` like the cached forecast.solar one, so within the
+    hour it is as old as a real one would be.
+    """
+
+    def __init__(self, scenario: Scenario, config: Config) -> None:
+        self.start = scenario.start
+        self.minutes = scenario.minutes
+        self.tz = config.control.tz
+        self.refresh = timedelta(seconds=config.forecast.refresh_s)
+        # Wh of PV from the scenario start to the start of each minute.
+        self._cum = [0.0, *accumulate(w / 60.0 for w in scenario.values["pv_w"])]
+        self._cached: Forecast | None = None
+
+    def _wh_until(self, at: datetime) -> float:
+        i = int((at - self.start).total_seconds() // 60)
+        return self._cum[max(0, min(self.minutes, i))]
+
+    def forecast(self, now: datetime) -> Forecast | None:
+        c = self._cached
+        if c is not None and now - c.fetched_at < self.refresh:
+            local = now.astimezone(self.tz)
+            if local.date() == c.fetched_at.astimezone(self.tz).date():
+                done = self._wh_until(now) - self._wh_until(c.fetched_at)
+                return Forecast(
+                    fetched_at=c.fetched_at,
+                    remaining_today_wh=max(0.0, c.remaining_today_wh - done),
+                )
+        local = now.astimezone(self.tz)
+        midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        remaining = self._wh_until(midnight) - self._wh_until(now)
+        self._cached = Forecast(fetched_at=now, remaining_today_wh=remaining)
+        return self._cached
+
+
+class SimHouse:
+    """A plant with its collector and actuators, advanced one minute at a time."""
+
+    def __init__(self, scenario: Scenario, config: Config) -> None:
+        self.config = config
+        self.plant = Plant(scenario, config)
+        self.collector = SimCollector(self.plant, config)
+        meters = {
+            load: config.loads.get(load).power_source == "meter"
+            for load in (LoadId.SG_READY, LoadId.WB_A, LoadId.WB_B)
+        }
+        self.relays: dict[LoadId, SimRelay] = {
+            load: SimRelay(load, self, metered=meters[load])
+            for load in (LoadId.SG_READY, LoadId.WB_A, LoadId.WB_B)
+        }
+        self.dhw = SimDhwSetpoint(self)
+        self.actuators: Mapping[LoadId, SimRelay | SimDhwSetpoint] = {
+            LoadId.SG_READY: self.relays[LoadId.SG_READY],
+            LoadId.DHW: self.dhw,
+            LoadId.WB_A: self.relays[LoadId.WB_A],
+            LoadId.WB_B: self.relays[LoadId.WB_B],
+        }
+        self.forecaster = SimForecast(scenario, config) if config.forecast.enabled else None
+
+    @property
+    def now(self) -> datetime:
+        return self.plant.now
+
+    @property
+    def done(self) -> bool:
+        return self.plant.done
+
+    def advance(self) -> None:
+        """Simulate one minute: dead-man timers, then the plant, then the samples."""
+        now = self.plant.now
+        for relay in self.relays.values():
+            if relay.deadline is not None:
+                relay.expire(now)
+        self.plant.step()
+        self.collector.record()
+
+    def snapshot(self) -> Snapshot:
+        """What the controller sees now (with the forecast when one is configured)."""
+        now = self.plant.now
+        snap = self.collector.collect(now)
+        if self.forecaster is not None:
+            fc = self.forecaster.forecast(now)
+            if fc is not None:
+                snap = replace(snap, forecast=fc)
+        return snap

@@ -1,0 +1,199 @@
+"""`emsctl simulate`: replay a scenario with EMS and without, print the KPIs side by side,
+optionally write the JSON report and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from emsctl.config import Config, ConfigError, load_config, parse_config
+from emsctl.sim.report import render_table
+from emsctl.sim.runner import Trace, compare, run_baseline, run_ems
+from emsctl.sim.scenario import Scenario, ScenarioError, bundled_scenarios, load
+
+log = logging.getLogger(__name__)
+
+#: Without --config the simulated house runs the package defaults, with the shipped
+#: config's night fallback for both wallboxes (DESIGN.md rule 15: "on in the shipped config").
+SIM_DEFAULTS: dict[str, Any] = {
+    "loads": {
+        "wb_a": {"fallback": {"enabled": True}},
+        "wb_b": {"fallback": {"enabled": True}},
+    }
+}
+
+
+def default_config() -> Config:
+    return parse_config(SIM_DEFAULTS, "<simulator defaults>")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="replay a scenario with and without EMS and compare the KPIs",
+        description=(
+            "Replay a 1-minute scenario through the plant model twice: driven by the EMS "
+            "(engine and state machines, unchanged) and as the no-EMS baseline. SCENARIO is a "
+            "CSV file (.csv or .csv.gz) or the name of a bundled scenario: "
+            + ", ".join(bundled_scenarios())
+            + "."
+        ),
+    )
+    p.add_argument("scenario", metavar="SCENARIO")
+    p.add_argument(
+        "--config",
+        "-c",
+        default=None,
+        help="YAML configuration (default: package defaults with the night fallback on)",
+    )
+    p.add_argument("--json", metavar="OUT", help="write the JSON report here ('-' = stdout)")
+    p.add_argument("--plot", metavar="OUT.png", help="draw a window of the run (needs matplotlib)")
+    p.add_argument(
+        "--plot-from",
+        metavar="DATE",
+        help="first day of the plot, local date YYYY-MM-DD or ISO time (default: the "
+        "scenario's start, or its sunniest day when it is longer than the window)",
+    )
+    p.add_argument(
+        "--plot-days", type=float, default=None, help="plot window in days (default 1 or 7)"
+    )
+    p.add_argument(
+        "--no-skip",
+        action="store_true",
+        help="run the engine on every tick, also where nothing can change (slower; same result)",
+    )
+    p.set_defaults(func=_simulate)
+
+
+def _config(path: str | None) -> Config:
+    if path is None:
+        return default_config()
+    return load_config(path)
+
+
+def _window(scn: Scenario, cfg: Config, args: argparse.Namespace) -> tuple[int, int]:
+    """(first minute, minutes) of the plot window."""
+    tz = cfg.control.tz
+    total_days = scn.minutes / 1440
+    days = args.plot_days or (1.0 if total_days <= 1.0 else 7.0)
+    count = max(1, int(days * 1440))
+    if args.plot_from:
+        text = args.plot_from
+        try:
+            at = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"--plot-from {text!r}: expected YYYY-MM-DD or an ISO time") from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=tz)
+        if not scn.start <= at < scn.end:
+            raise ValueError(
+                f"--plot-from {text}: outside the scenario "
+                f"({scn.start.isoformat()} .. {scn.end.isoformat()})"
+            )
+        return scn.index_of(at), count
+    if count >= scn.minutes:
+        return 0, scn.minutes
+    # The sunniest local day, so a default plot shows the loads at work.
+    pv = scn.values["pv_w"]
+    local = scn.start.astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if midnight < local:
+        midnight += timedelta(days=1)
+    first_midnight = int((midnight - scn.start).total_seconds() // 60)
+    starts = [0, *range(first_midnight, scn.minutes, 1440)]
+    best = max(starts, key=lambda a: sum(pv[a : a + 1440]))
+    first = min(best, max(0, scn.minutes - count))
+    return first, count
+
+
+@contextmanager
+def _progress(minutes: int) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """Two progress callbacks (baseline, EMS): a rich bar on a terminal, silence otherwise."""
+    if not sys.stderr.isatty():
+        yield (lambda _n: None), (lambda _n: None)
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description:<9}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        tb = bar.add_task("baseline", total=minutes)
+        te = bar.add_task("EMS", total=minutes)
+        yield (
+            lambda n: bar.update(tb, completed=n),
+            lambda n: bar.update(te, completed=n),
+        )
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    try:
+        cfg = _config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        scn = load(args.scenario)
+    except ScenarioError as exc:
+        print(f"emsctl simulate: {exc}", file=sys.stderr)
+        return 2
+    traces: tuple[Trace, Trace] | None = None
+    if args.plot:
+        try:
+            first, count = _window(scn, cfg, args)
+        except ValueError as exc:
+            print(f"emsctl simulate: {exc}", file=sys.stderr)
+            return 2
+        traces = (Trace(first, count), Trace(first, count))
+    # Every transition is logged at INFO by the site; a year has thousands of them.
+    quiet_loggers = ("emsctl.site", "emsctl.engine", "emsctl.machines")
+    saved = {n: logging.getLogger(n).level for n in quiet_loggers}
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for n in quiet_loggers:
+            logging.getLogger(n).setLevel(logging.WARNING)
+    try:
+        with _progress(scn.minutes) as (p_base, p_ems):
+            base = run_baseline(scn, cfg, trace=traces[1] if traces else None, progress=p_base)
+            ems = run_ems(
+                scn,
+                cfg,
+                trace=traces[0] if traces else None,
+                progress=p_ems,
+                skip_quiet=not args.no_skip,
+            )
+    finally:
+        for n, level in saved.items():
+            logging.getLogger(n).setLevel(level)
+    report = compare(ems, base, scn)
+    print(render_table(report), end="")
+    rate = scn.minutes / ems.wall_s if ems.wall_s > 0 else float("inf")
+    print(
+        f"\nreplay: EMS {ems.wall_s:.1f} s ({rate:,.0f} ticks/s, {ems.skipped_ticks:,} quiet "
+        f"ticks skipped), baseline {base.wall_s:.1f} s; {len(ems.transitions):,} transitions"
+    )
+    if args.json:
+        text = report.dumps()
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.json).write_text(text, encoding="utf-8")
+            print(f"JSON report: {args.json}")
+    if args.plot and traces is not None:
+        from emsctl.sim.plot import PlotUnavailable, plot_runs
+
+        try:
+            path = plot_runs(scn, traces[0], traces[1], args.plot, cfg.control.tz)
+        except PlotUnavailable as exc:
+            print(f"emsctl simulate: {exc}", file=sys.stderr)
+            return 1
+        print(f"plot: {path}")
+    return 0

@@ -1,0 +1,220 @@
+"""The KPIs of a simulated run (energy flows, ratios, cost, per-load switching, cars, comfort)
+and their side-by-side presentation; definitions in docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from emsctl.config import TariffConfig
+from emsctl.model import LoadId
+from emsctl.sim.plant import Plant
+
+
+@dataclass(frozen=True, slots=True)
+class LoadKpi:
+    """One load's output over a run: hours on, energy drawn while on, switch-ons, and cycles
+    that ended before the load's minimum runtime."""
+
+    runtime_h: float
+    energy_kwh: float
+    switch_ons: int
+    short_cycles: int
+    #: Cycles shorter than the minimum runtime that ended by an early release or the brake
+    #: (which the rules allow; not counted in short_cycles).
+    released_early: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Kpis:
+    """One run's figures. Energies kWh, ratios 0..1, money EUR. The balance
+    pv + import = house + heat_pump + wallbox + export + curtailed + battery_delta
+    + battery_loss holds to rounding."""
+
+    pv_kwh: float
+    house_kwh: float
+    heat_pump_kwh: float
+    wallbox_kwh: float
+    import_kwh: float
+    export_kwh: float
+    curtailed_kwh: float
+    battery_delta_kwh: float
+    battery_loss_kwh: float
+    self_consumption: float
+    autarky: float
+    cost_eur: float
+    cost_with_unmet_eur: float
+    car_wanted_kwh: float
+    car_delivered_kwh: float
+    car_unmet_kwh: float
+    heating_comfort_violation_min: int
+    dhw_comfort_violation_min: int
+    loads: Mapping[str, LoadKpi] = field(default_factory=dict)
+    #: Part of heat_pump_kwh: the backup heater holding minimum temperatures.
+    backup_heater_kwh: float = 0.0
+
+    def balance_error_kwh(self) -> float:
+        """Left side minus right side of the energy balance (0 up to rounding)."""
+        return (self.pv_kwh + self.import_kwh) - (
+            self.house_kwh
+            + self.heat_pump_kwh
+            + self.wallbox_kwh
+            + self.export_kwh
+            + self.curtailed_kwh
+            + self.battery_delta_kwh
+            + self.battery_loss_kwh
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def kpis(plant: Plant, tariff: TariffConfig) -> Kpis:
+    """The KPIs of a plant after its run."""
+    t = plant.totals
+    k = 1e-3
+    pv = t.pv * k
+    imp = t.imported * k
+    exp = t.exported * k
+    curt = t.curtailed * k
+    consumption = (t.house + t.heat_pump + t.wallbox) * k
+    unmet = max(0.0, (t.car_wanted - t.car_delivered) * k)
+    cost = imp * tariff.import_eur_kwh - exp * tariff.feed_in_eur_kwh
+    loads = {
+        load.value: LoadKpi(
+            runtime_h=tally.minutes / 60.0,
+            energy_kwh=tally.energy_wh * k,
+            switch_ons=tally.switch_ons,
+            short_cycles=tally.short_cycles,
+            released_early=tally.released_early,
+        )
+        for load, tally in plant.tallies.items()
+    }
+    return Kpis(
+        pv_kwh=pv,
+        house_kwh=t.house * k,
+        heat_pump_kwh=t.heat_pump * k,
+        wallbox_kwh=t.wallbox * k,
+        import_kwh=imp,
+        export_kwh=exp,
+        curtailed_kwh=curt,
+        battery_delta_kwh=(plant.stored_wh - plant.initial_stored_wh) * k,
+        battery_loss_kwh=t.battery_loss * k,
+        self_consumption=(pv - exp - curt) / pv if pv > 0 else 0.0,
+        autarky=1.0 - imp / consumption if consumption > 0 else 0.0,
+        cost_eur=cost,
+        cost_with_unmet_eur=cost + unmet * tariff.unmet_car_eur_kwh,
+        car_wanted_kwh=t.car_wanted * k,
+        car_delivered_kwh=t.car_delivered * k,
+        car_unmet_kwh=unmet,
+        heating_comfort_violation_min=t.heating_violation_min,
+        dhw_comfort_violation_min=t.dhw_violation_min,
+        loads=loads,
+        backup_heater_kwh=t.backup * k,
+    )
+
+
+# --------------------------------------------------------------------------- presentation
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """EMS and baseline on one scenario (the JSON written by `emsctl simulate --json`)."""
+
+    scenario: str
+    minutes: int
+    runs: Mapping[str, Kpis]
+    #: Wall time per run, seconds (not part of the JSON's comparison figures).
+    wall_s: Mapping[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "minutes": self.minutes,
+            "runs": {name: k.to_json() for name, k in self.runs.items()},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+
+# (label, attribute, format) rows of the side-by-side table; None separates sections.
+_ROWS: tuple[tuple[str, str, str] | None, ...] = (
+    ("PV potential kWh", "pv_kwh", "{:,.1f}"),
+    ("house kWh", "house_kwh", "{:,.1f}"),
+    ("heat pump kWh", "heat_pump_kwh", "{:,.1f}"),
+    ("  of which backup heater kWh", "backup_heater_kwh", "{:,.1f}"),
+    ("wallboxes kWh", "wallbox_kwh", "{:,.1f}"),
+    ("import kWh", "import_kwh", "{:,.1f}"),
+    ("export kWh", "export_kwh", "{:,.1f}"),
+    ("curtailed kWh", "curtailed_kwh", "{:,.1f}"),
+    ("battery change kWh", "battery_delta_kwh", "{:+,.2f}"),
+    ("battery losses kWh", "battery_loss_kwh", "{:,.1f}"),
+    None,
+    ("self-consumption", "self_consumption", "{:.3f}"),
+    ("autarky", "autarky", "{:.3f}"),
+    ("cost EUR", "cost_eur", "{:,.2f}"),
+    ("cost incl. unmet car energy EUR", "cost_with_unmet_eur", "{:,.2f}"),
+    None,
+    ("car energy wanted kWh", "car_wanted_kwh", "{:,.1f}"),
+    ("car energy delivered kWh", "car_delivered_kwh", "{:,.1f}"),
+    ("car energy unmet kWh", "car_unmet_kwh", "{:,.1f}"),
+    ("heating below minimum, min", "heating_comfort_violation_min", "{:,d}"),
+    ("DHW below minimum, min", "dhw_comfort_violation_min", "{:,d}"),
+)
+_LOAD_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("runtime h", "runtime_h", "{:,.1f}"),
+    ("energy kWh", "energy_kwh", "{:,.1f}"),
+    ("switch-ons", "switch_ons", "{:,d}"),
+    ("cycles < min runtime", "short_cycles", "{:,d}"),
+    ("  ended early by a release", "released_early", "{:,d}"),
+)
+
+
+def table_rows(report: Report) -> list[list[str]]:
+    """The side-by-side table as text cells: label, one column per run, and the difference
+    of the first run to the second where both are numbers."""
+    names = list(report.runs)
+    runs = [report.runs[n] for n in names]
+    rows: list[list[str]] = [["", *names, "difference" if len(runs) == 2 else ""]]
+
+    def add(label: str, values: list[float | int], fmt: str) -> None:
+        cells = [fmt.format(v) for v in values]
+        diff = ""
+        if len(values) == 2:
+            d = values[0] - values[1]
+            diff = fmt.replace("{:", "{:+").replace("{:++", "{:+").format(d)
+        rows.append([label, *cells, diff])
+
+    for row in _ROWS:
+        if row is None:
+            rows.append([])
+            continue
+        label, attr, fmt = row
+        add(label, [getattr(k, attr) for k in runs], fmt)
+    for load in LoadId:
+        rows.append([])
+        rows.append([load.value])
+        for label, attr, fmt in _LOAD_ROWS:
+            add(f"  {label}", [getattr(k.loads[load.value], attr) for k in runs], fmt)
+    return rows
+
+
+def render_table(report: Report) -> str:
+    """Plain-text table (aligned columns) for the terminal and logs."""
+    rows = table_rows(report)
+    width = max(len(r) for r in rows)
+    cols = [max((len(r[i]) for r in rows if i < len(r)), default=0) for i in range(width)]
+    lines = [
+        f"scenario {report.scenario}: {report.minutes:,} minutes ({report.minutes / 1440:.1f} days)"
+    ]
+    for r in rows:
+        if not r:
+            lines.append("")
+            continue
+        cells = [r[0].ljust(cols[0])] + [c.rjust(cols[i + 1]) for i, c in enumerate(r[1:])]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,272 @@
+"""Replay a scenario through the plant: once with the real Site (engine and machines) driving
+the in-memory adapters, once as the no-EMS baseline, and compare.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from emsctl.adapters.base import AdapterError
+from emsctl.config import Config, WallboxConfig
+from emsctl.engine import effective_gate, forecast_shift
+from emsctl.model import LoadId, LoadReading, Snapshot, State, Transition
+from emsctl.sim.adapters import SimHouse
+from emsctl.sim.plant import BUFFER, DHW, Plant
+from emsctl.sim.report import Kpis, Report, kpis
+from emsctl.sim.scenario import Scenario
+from emsctl.site import Site
+
+log = logging.getLogger(__name__)
+
+#: Called with the number of minutes simulated so far.
+Progress = Callable[[int], None]
+#: How many minutes pass between progress calls.
+PROGRESS_EVERY = 1440
+
+
+class Trace:
+    """Minute series of one window of a run, for the plot: PV, house (all consumption), grid,
+    SOC and each load's output."""
+
+    def __init__(self, first: int, count: int) -> None:
+        self.first = first
+        self.last = first + count
+        self.index: array[int] = array("l")
+        self.pv_w: array[float] = array("d")
+        self.consumption_w: array[float] = array("d")
+        self.house_w: array[float] = array("d")
+        self.grid_w: array[float] = array("d")
+        self.soc_pct: array[float] = array("d")
+        self.outputs: dict[LoadId, array[int]] = {load: array("b") for load in LoadId}
+        self.draws: dict[LoadId, array[int]] = {load: array("b") for load in LoadId}
+
+    def record(self, p: Plant) -> None:
+        i = p.index - 1
+        if not self.first <= i < self.last:
+            return
+        self.index.append(i)
+        self.pv_w.append(p.pv_w - p.curtailed_w)
+        self.house_w.append(p.house_w)
+        self.consumption_w.append(p.house_w + p.heat_pump_w + p.wb_a_w + p.wb_b_w)
+        self.grid_w.append(p.grid_w)
+        self.soc_pct.append(p.soc_pct)
+        o = self.outputs
+        o[LoadId.SG_READY].append(p.sg_ready)
+        o[LoadId.DHW].append(p.dhw_boost)
+        o[LoadId.WB_A].append(p.wb_a_on)
+        o[LoadId.WB_B].append(p.wb_b_on)
+        d = self.draws
+        d[LoadId.SG_READY].append(p.sg_ready and p.mode == BUFFER)
+        d[LoadId.DHW].append(p.dhw_boost and p.mode == DHW)
+        d[LoadId.WB_A].append(p.wb_a_w > 0)
+        d[LoadId.WB_B].append(p.wb_b_w > 0)
+
+
+@dataclass
+class RunResult:
+    """One run: its KPIs, the plant it ended with, and (EMS run) the transitions."""
+
+    name: str
+    kpis: Kpis
+    plant: Plant
+    wall_s: float
+    transitions: list[Transition] = field(default_factory=list)
+    trace: Trace | None = None
+    command_errors: int = 0
+    #: EMS run: ticks left out because nothing could change (QuietTicks).
+    skipped_ticks: int = 0
+
+
+def run_baseline(
+    scenario: Scenario,
+    config: Config,
+    *,
+    trace: Trace | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """No EMS: thermostats at normal setpoints, cars charge at full power from plug-in."""
+    t0 = time.perf_counter()
+    plant = Plant(scenario, config)
+    if trace is None and progress is None:
+        plant.run_baseline()
+    else:
+        a_plug = scenario.values["car_a_plugged"]
+        b_plug = scenario.values["car_b_plugged"]
+        for i in range(scenario.minutes):
+            plant.wb_a_on = a_plug[i] > 0.5
+            plant.wb_b_on = b_plug[i] > 0.5
+            plant.step()
+            if trace is not None:
+                trace.record(plant)
+            if progress is not None and plant.index % PROGRESS_EVERY == 0:
+                progress(plant.index)
+    wall = time.perf_counter() - t0
+    return RunResult("baseline", kpis(plant, config.tariff), plant, wall, trace=trace)
+
+
+_OFF = State.OFF.value
+_COOLDOWN = State.COOLDOWN.value
+
+#: Events that may end a run before its minimum runtime (DESIGN.md rules 5, 6, 10, 11).
+_EARLY = frozenset({"release", "brake"})
+
+
+class _Collect:
+    """Transition listener keeping every transition of the run, and telling the plant's
+    tallies which off-switchings were early releases or brakes."""
+
+    def __init__(self, plant: Plant) -> None:
+        self.plant = plant
+        self.transitions: list[Transition] = []
+
+    def on_transition(self, t: Transition) -> None:
+        self.transitions.append(t)
+        if str(t.event) in _EARLY:
+            self.plant.tallies[t.load].exempt = True
+
+
+class QuietTicks:
+    """Says when a tick cannot change anything, so the replay may skip the Site for it.
+
+    DESIGN.md allows it ("ticks where nothing can change need not send events"). The test is
+    deliberately narrow: fresh grid and SOC data, no timed condition being watched, every
+    load off (or in a cooldown that has not ended) with no override and no command in
+    flight, no wallbox in its fallback window, and for every load off a start impossible
+    because the SOC is below its lowest possible gate or the surplus below its start
+    threshold or (SG-Ready) it is too warm outside. The in-memory devices change only on our
+    commands and their own dead-man timers, which run only while a load is on, so no manual
+    change can go unseen. tests/unit/test_sim_runner.py checks that a replay with skipping
+    makes exactly the transitions of one without.
+    """
+
+    def __init__(self, site: Site, config: Config) -> None:
+        self.site = site
+        self.config = config
+        self.loads = [(load, config.loads.get(load)) for load in config.enabled_loads()]
+        self.skipped = 0
+        tz = config.control.tz
+        self._tz = tz
+        self._fallbacks = [
+            cfg.fallback
+            for _, cfg in self.loads
+            if isinstance(cfg, WallboxConfig) and cfg.fallback.enabled
+        ]
+        self._fallback_memo: tuple[int, bool] = (-1, False)
+
+    def _fallback_now(self, now: datetime) -> bool:
+        if not self._fallbacks:
+            return False
+        key = int(now.timestamp()) // 60
+        if self._fallback_memo[0] != key:
+            local = now.astimezone(self._tz).time()
+            self._fallback_memo = (key, any(fb.covers(local) for fb in self._fallbacks))
+        return self._fallback_memo[1]
+
+    def __call__(self, snapshot: Snapshot, now: datetime) -> bool:
+        grid = snapshot.grid_w
+        soc = snapshot.soc_pct
+        if grid is None or soc is None or self.site.watch:
+            return False
+        if self._fallback_now(now):
+            return False
+        surplus = -grid + (snapshot.battery_w or 0.0)
+        shift = forecast_shift(snapshot, self.config)[0] if snapshot.forecast else 0.0
+        models = self.site.models
+        for load, cfg in self.loads:
+            m = models[load]
+            if m.override is not None or m.command_pending:
+                return False
+            state = m.state
+            if state == _COOLDOWN:
+                if m.cooldown_until is None or now >= m.cooldown_until:
+                    return False
+                continue
+            if state != _OFF:
+                return False
+            gate = min(cfg.gate_pct, effective_gate(cfg, self.config, shift))
+            if soc < gate or surplus < cfg.start_threshold_w:
+                continue
+            max_out = getattr(cfg, "max_outdoor_c", None)
+            out = snapshot.outdoor_c
+            if max_out is not None and out is not None and out > max_out:
+                continue
+            return False
+        self.skipped += 1
+        return True
+
+
+def run_ems(
+    scenario: Scenario,
+    config: Config,
+    *,
+    trace: Trace | None = None,
+    progress: Progress | None = None,
+    skip_quiet: bool = True,
+) -> RunResult:
+    """The Site (engine and machines) drives the simulated house once a minute.
+
+    `skip_quiet` leaves out the ticks where nothing can change (see QuietTicks)."""
+    t0 = time.perf_counter()
+    house = SimHouse(scenario, config)
+    plant = house.plant
+    collected = _Collect(plant)
+    site = Site(config, house.now, listeners=[collected])
+    enabled = config.enabled_loads()
+    actuators = [(load, house.actuators[load]) for load in enabled]
+    errors = 0
+    advance = house.advance
+    snapshot = house.snapshot
+    step = site.step
+    confirm = site.confirm
+    quiet = QuietTicks(site, config) if skip_quiet else None
+    for _ in range(scenario.minutes):
+        advance()
+        now: datetime = plant.now
+        snap = snapshot()
+        if quiet is not None and quiet(snap, now):
+            if trace is not None:
+                trace.record(plant)
+            if progress is not None and plant.index % PROGRESS_EVERY == 0:
+                progress(plant.index)
+            continue
+        readings = {load: act.read() for load, act in actuators}
+        result = step(snap, readings, now)
+        for cmd in result.commands:
+            act = house.actuators[cmd.load]
+            reading: LoadReading | None
+            try:
+                reading = act.switch(cmd.on, deadman_s=cmd.deadman_s)
+                error = None
+            except AdapterError as exc:  # the sim's own adapters do not fail; kept for parity
+                reading, error = None, str(exc)
+                errors += 1
+            confirm(cmd.load, cmd, reading, error, now)
+        if trace is not None:
+            trace.record(plant)
+        if progress is not None and plant.index % PROGRESS_EVERY == 0:
+            progress(plant.index)
+    wall = time.perf_counter() - t0
+    return RunResult(
+        "ems",
+        kpis(plant, config.tariff),
+        plant,
+        wall,
+        transitions=collected.transitions,
+        trace=trace,
+        command_errors=errors,
+        skipped_ticks=quiet.skipped if quiet is not None else 0,
+    )
+
+
+def compare(ems: RunResult, baseline: RunResult, scenario: Scenario) -> Report:
+    return Report(
+        scenario=scenario.name,
+        minutes=scenario.minutes,
+        runs={"ems": ems.kpis, "baseline": baseline.kpis},
+        wall_s={"ems": ems.wall_s, "baseline": baseline.wall_s},
+    )
