@@ -2,7 +2,8 @@
 
 Hand-written SQL (window functions, SQLite >= 3.25) over the tables of models.py, so the same
 queries can be run in the `sqlite3` shell (docs/operations.md). Times are compared as the text
-UtcDateTime stores; durations come from julianday() differences.
+UtcDateTime stores; durations come from julianday() differences, rounded to the millisecond
+(julianday is a double: 1800 s may come out as 1799.99999).
 
 Statistics per load and local day:
 - runtime: time in a state whose output is on (on, disarming, forced_on; manual when the
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,8 +61,8 @@ def day_bounds(now: datetime, days: int, tz: ZoneInfo) -> list[DayBounds]:
     out = []
     for i in range(days - 1, -1, -1):
         d = today - timedelta(days=i)
-        start = datetime.combine(d, time(0), tzinfo=tz)
-        end = datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz)
+        start = datetime.combine(d, time(0), tzinfo=tz).astimezone(UTC)
+        end = datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
         out.append(DayBounds(d, start, end))
     return out
 
@@ -315,7 +316,7 @@ runtime AS (
 starts AS (
     SELECT d.day, s.load, count(*) AS switch_ons,
            sum(CASE WHEN NOT s.open_
-                     AND (julianday(s.r1) - julianday(s.r0)) * 86400.0 < l.min_on_s
+                     AND round((julianday(s.r1) - julianday(s.r0)) * 86400.0, 3) < l.min_on_s
                     THEN 1 ELSE 0 END) AS short_cycles
     FROM spans s
     JOIN days d ON s.r0 >= d.d0 AND s.r0 < d.d1
