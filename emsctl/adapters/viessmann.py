@@ -65,8 +65,8 @@ KV_BUDGET = "viessmann:calls"
 KV_DEVICE = "viessmann:device"
 KV_WRITTEN = "viessmann:dhw:written"
 
-#: Device types that can carry the DHW features (PyViCare's list of heating-like devices).
-_HEATING_TYPES = ("heating", "tcu", "vitoconnect")
+#: Device types that carry the DHW features (the gateway itself is "vitoconnect" or "tcu").
+_HEATING_TYPES = ("heating",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,8 @@ class ViessmannClient:
     # ------------------------------------------------------------------ state for UI/metrics
 
     def budget_remaining(self, now: datetime | None = None) -> int:
-        return max(0, self.budget.remaining(now or clock.now()))
+        """Calls left of the daily budget (the 10-minute burst cap may still delay some)."""
+        return max(0, self.cfg.daily_budget - self.budget.used(now or clock.now(), 86400))
 
     def budget_used(self, now: datetime | None = None) -> int:
         return self.budget.used(now or clock.now())
@@ -719,13 +720,17 @@ class ViessmannDhw:
         now = clock.now()
         with self._lock:
             t = self._target
+            ours = self._written()
+            cached_done = t is not None and _same(t.value, self._want(t, on))
+            if not cached_done:
+                # Before any call: a write that may not happen yet must not cost one.
+                self._check_write_interval(ours, now)
             if t is None or now - t.read_at > FRESH_BEFORE_WRITE:
                 t = self._check(now, 0)
             normal, boost = self._levels(t)
-            want = boost if on else normal
+            want = self._want(t, on)
             if _same(t.value, want):
                 return self._reading(t)
-            ours = self._written()
             is_ours = ours is not None and _same(ours[0], t.value)
             if not _same(t.value, normal) and not (_same(t.value, boost) and is_ours):
                 # A target we did not set: the owner's choice. Leave it; the reading tells
@@ -743,17 +748,10 @@ class ViessmannDhw:
                     f"same within the heat pump's range {t.minimum:g}..{t.maximum:g}",
                     device=DEVICE,
                 )
-            if ours is not None:
-                wait = self.dhw.min_write_interval_s - (now - ours[1]).total_seconds()
-                if wait > 0:
-                    retry = now + timedelta(seconds=wait)
-                    raise RateLimited(
-                        f"DHW target written {int((now - ours[1]).total_seconds())} s ago; "
-                        f"next write allowed after {self.dhw.min_write_interval_s:g} s",
-                        device=DEVICE,
-                        retry_at=retry,
-                    )
+            self._check_write_interval(ours, now)
             if not t.executable:
+                # Re-read before the next attempt: the heat pump may accept it by then.
+                self._target = replace(t, read_at=now - 2 * FRESH_BEFORE_WRITE)
                 raise BadResponse(
                     f"the heat pump does not accept a DHW target now ({CMD_SET_TARGET} is "
                     "not executable)",
@@ -766,6 +764,23 @@ class ViessmannDhw:
             if on and self.cfg.one_time_charge:
                 self._one_time_charge(now)
             return self._reading(t)
+
+    def _want(self, t: DhwTarget, on: bool) -> float:
+        normal, boost = self._levels(t)
+        return boost if on else normal
+
+    def _check_write_interval(self, ours: tuple[float, datetime] | None, now: datetime) -> None:
+        if ours is None:
+            return
+        since = (now - ours[1]).total_seconds()
+        wait = self.dhw.min_write_interval_s - since
+        if wait > 0:
+            raise RateLimited(
+                f"DHW target written {int(since)} s ago; next write allowed after "
+                f"{self.dhw.min_write_interval_s:g} s",
+                device=DEVICE,
+                retry_at=now + timedelta(seconds=wait),
+            )
 
     def _write(self, t: DhwTarget, want: float, now: datetime) -> None:
         previous = self.store.kv_get(KV_WRITTEN)
