@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Final
@@ -78,10 +77,10 @@ class SimCollector:
         self._times = times
         self._ring.append((values, times))
 
-    def collect(self, at: datetime) -> Snapshot:
-        """The snapshot at `at` (normally the plant's `now`)."""
+    def collect(self, at: datetime, forecast: Forecast | None = None) -> Snapshot:
+        """The snapshot at `at` (normally the plant's `now`), with `forecast` attached."""
         if not self._ring:
-            return Snapshot(at=at)
+            return Snapshot(at=at, forecast=forecast)
         values, times = self._ring[0] if len(self._ring) <= self.lag else self._ring[-1 - self.lag]
         now_s = (at - self._origin).total_seconds()
         max_age = self.max_age_s
@@ -105,6 +104,7 @@ class SimCollector:
             outdoor_c=seen[_OUT],
             dhw_c=seen[_DHW],
             ages_s=ages,
+            forecast=forecast,
         )
 
     def close(self) -> None:
@@ -185,8 +185,9 @@ class SimDhwSetpoint:
 class SimForecast:
     """A perfect forecast from the scenario: the PV still to come today (local time).
 
-    Refreshed every `forecast.refresh_s` like the cached forecast.solar one, so within the
-    hour it is as old as a real one would be.
+    Fetched again every `forecast.refresh_s` like the cached forecast.solar one (the
+    Forecast's `fetched_at` says when); its figure is always the exact remainder, which makes
+    the simulated strategic layer an upper bound of what a real forecast allows.
     """
 
     def __init__(self, scenario: Scenario, config: Config) -> None:
@@ -196,27 +197,30 @@ class SimForecast:
         self.refresh = timedelta(seconds=config.forecast.refresh_s)
         # Wh of PV from the scenario start to the start of each minute.
         self._cum = [0.0, *accumulate(w / 60.0 for w in scenario.values["pv_w"])]
-        self._cached: Forecast | None = None
+        self._fetched: datetime | None = None
+        self._midnight_index = -1  # index of the next local midnight after _fetched
 
-    def _wh_until(self, at: datetime) -> float:
+    def _index(self, at: datetime) -> int:
         i = int((at - self.start).total_seconds() // 60)
-        return self._cum[max(0, min(self.minutes, i))]
+        return max(0, min(self.minutes, i))
 
     def forecast(self, now: datetime) -> Forecast | None:
-        c = self._cached
-        if c is not None and now - c.fetched_at < self.refresh:
+        i = self._index(now)
+        if (
+            self._fetched is None
+            or now - self._fetched >= self.refresh
+            or i >= self._midnight_index
+        ):
+            self._fetched = now
             local = now.astimezone(self.tz)
-            if local.date() == c.fetched_at.astimezone(self.tz).date():
-                done = self._wh_until(now) - self._wh_until(c.fetched_at)
-                return Forecast(
-                    fetched_at=c.fetched_at,
-                    remaining_today_wh=max(0.0, c.remaining_today_wh - done),
-                )
-        local = now.astimezone(self.tz)
-        midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        remaining = self._wh_until(midnight) - self._wh_until(now)
-        self._cached = Forecast(fetched_at=now, remaining_today_wh=remaining)
-        return self._cached
+            midnight = (local + timedelta(days=1)).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
+            self._midnight_index = self._index(midnight)
+        cum = self._cum
+        return Forecast(
+            fetched_at=self._fetched, remaining_today_wh=cum[self._midnight_index] - cum[i]
+        )
 
 
 class SimHouse:
@@ -263,9 +267,5 @@ class SimHouse:
     def snapshot(self) -> Snapshot:
         """What the controller sees now (with the forecast when one is configured)."""
         now = self.plant.now
-        snap = self.collector.collect(now)
-        if self.forecaster is not None:
-            fc = self.forecaster.forecast(now)
-            if fc is not None:
-                snap = replace(snap, forecast=fc)
-        return snap
+        fc = self.forecaster.forecast(now) if self.forecaster is not None else None
+        return self.collector.collect(now, fc)

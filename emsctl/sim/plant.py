@@ -18,6 +18,8 @@ from emsctl.sim.scenario import Scenario
 #: Heat-pump modes: what the compressor serves this minute.
 IDLE, BUFFER, DHW = 0, 1, 2
 _MIN = 1.0 / 60.0  # one minute in hours: W x _MIN = Wh
+#: A car with less room than this is full (sums of minute energies leave float dust).
+_FULL_WH = 1e-6
 
 
 @dataclass(slots=True)
@@ -227,10 +229,14 @@ class Plant:
         if self.wb_a_on and self.car_a_left_wh > 0.0:
             wb_a = min(self._wb_a_nom, self.car_a_left_wh * 60.0)
             self.car_a_left_wh -= wb_a * _MIN
+            if self.car_a_left_wh < _FULL_WH:
+                self.car_a_left_wh = 0.0
         wb_b = 0.0
         if self.wb_b_on and self.car_b_left_wh > 0.0:
             wb_b = min(self._wb_b_nom, self.car_b_left_wh * 60.0)
             self.car_b_left_wh -= wb_b * _MIN
+            if self.car_b_left_wh < _FULL_WH:
+                self.car_b_left_wh = 0.0
 
         # Heat pump: its own thermostats at the start of the minute, DHW first.
         buf = self.buffer_c

@@ -10,6 +10,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from datetime import time as dtime
 
 from emsctl.adapters.base import AdapterError
 from emsctl.config import Config, WallboxConfig
@@ -156,16 +157,23 @@ class QuietTicks:
             for _, cfg in self.loads
             if isinstance(cfg, WallboxConfig) and cfg.fallback.enabled
         ]
-        self._fallback_memo: tuple[int, bool] = (-1, False)
+        # Local minute of the day -> inside some wallbox's fallback window.
+        self._window = bytearray(
+            any(fb.covers(dtime(m // 60, m % 60)) for fb in self._fallbacks) for m in range(1440)
+        )
+        self._offset_hour = -1
+        self._offset_s = 0
 
     def _fallback_now(self, now: datetime) -> bool:
         if not self._fallbacks:
             return False
-        key = int(now.timestamp()) // 60
-        if self._fallback_memo[0] != key:
-            local = now.astimezone(self._tz).time()
-            self._fallback_memo = (key, any(fb.covers(local) for fb in self._fallbacks))
-        return self._fallback_memo[1]
+        ts = int(now.timestamp())
+        hour = ts // 3600
+        if hour != self._offset_hour:  # the zone's offset changes only on the hour
+            off = now.astimezone(self._tz).utcoffset()
+            self._offset_s = int(off.total_seconds()) if off is not None else 0
+            self._offset_hour = hour
+        return bool(self._window[((ts + self._offset_s) // 60) % 1440])
 
     def __call__(self, snapshot: Snapshot, now: datetime) -> bool:
         grid = snapshot.grid_w

@@ -342,10 +342,10 @@ def read_scenario(path: str | Path, *, truth: Path | bool | None = True) -> Scen
     try:
         with _open(p) as f:
             start, columns = _read_stream(src, f)
-    except OSError as exc:
-        raise ScenarioError(src, f"cannot read: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, csv.Error) as exc:
         raise ScenarioError(src, f"not a readable CSV file: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(src, f"cannot read: {exc.strerror or exc}") from None
     tpath: Path | None
     if truth is True:
         tpath = truth_path(p)
