@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "emsctl.adapters.viessmann_cli",
     "emsctl.store.cli",
     "emsctl.sim.cli",
+    "emsctl.webui_cli",
+    "emsctl.daemon",
 )
 
 

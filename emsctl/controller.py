@@ -223,6 +223,13 @@ class Controller:
 
     def _read_all(self, errors: dict[str, str]) -> dict[LoadId, LoadReading]:
         readings: dict[LoadId, LoadReading] = {}
+        for load, model in self.site.models.items():
+            if load not in self.devices.actuators:
+                # No device to ask: the load is whatever the EMS decided (decide-only loads).
+                on = model.commanded_on
+                if on is None:
+                    on = State(model.state) in OUTPUT_ON
+                readings[load] = LoadReading(relay_on=on, source="ems")
         for load, actuator in self.devices.actuators.items():
             try:
                 readings[load] = actuator.read()

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -112,7 +111,7 @@ class Daemon:
             return
         from emsctl import runlock
 
-        self._lock_handle = runlock.acquire(Path(db).parent / "ems.lock")
+        self._lock_handle = runlock.acquire(runlock.lock_path(db))
 
     def _start_web(self, config: Config) -> None:
         try:
@@ -168,7 +167,8 @@ class Daemon:
         while not self.stop.is_set():
             self._one_tick(ctl)
             systemd.notify("WATCHDOG=1")
-            now = ctl.latest().at if ctl.latest() else self.opts.now()
+            report = ctl.latest()
+            now = report.at if report is not None else self.opts.now()
             if last_prune is None or now - last_prune >= PRUNE_EVERY:
                 self.store.prune(now)
                 last_prune = now
@@ -245,7 +245,7 @@ class Daemon:
         if self.store is not None:
             self.store.close()
         if self._lock_handle is not None:
-            self._lock_handle.close()
+            self._lock_handle.release()
 
 
 def _host(bind: str) -> str:
