@@ -6,14 +6,14 @@
         result = site.step(snapshot, readings, now)
 
 Outside `batch()` each transition is written at once. A write that fails (disk full, database
-locked) keeps the transitions queued, in order, and retries them with the next write, so a
-short outage loses nothing; the queue is bounded (`max_pending`), oldest dropped first.
+locked) leaves the transitions with the store, which writes them, in order, before its next
+tick write (the controller's sample every tick): a short outage loses nothing. The store's
+queue is bounded (`Store.max_unsaved`), the oldest dropped first and counted.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,24 +26,18 @@ log = logging.getLogger(__name__)
 class StoreListener:
     """Writes each machine transition to the store; never raises into the machine."""
 
-    def __init__(self, store: Store, *, max_pending: int = 10_000) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.max_pending = max_pending
-        self.dropped = 0
-        self._pending: deque[Transition] = deque()
+        self._batch: list[Transition] = []
         self._depth = 0
 
     @property
     def pending(self) -> int:
-        """Transitions not yet committed."""
-        return len(self._pending)
+        """Transitions not yet committed (in this batch or kept by the store)."""
+        return len(self._batch) + self.store.unsaved_transitions
 
     def on_transition(self, t: Transition) -> None:
-        if len(self._pending) >= self.max_pending:
-            self._pending.popleft()
-            self.dropped += 1
-            log.error("store unavailable too long: dropped the oldest unsaved transition")
-        self._pending.append(t)
+        self._batch.append(t)
         if self._depth == 0:
             self.flush()
 
@@ -59,13 +53,8 @@ class StoreListener:
                 self.flush()
 
     def flush(self) -> bool:
-        """Write what is queued. True when nothing is left pending."""
-        if not self._pending:
+        """Hand the collected transitions to the store. True when all are committed."""
+        batch, self._batch = self._batch, []
+        if not batch and not self.store.unsaved_transitions:
             return True
-        batch = list(self._pending)
-        if self.store.record_transitions(batch):
-            for _ in batch:
-                self._pending.popleft()
-            return True
-        log.warning("%d transition(s) kept for the next write", len(self._pending))
-        return False
+        return self.store.record_transitions(batch)

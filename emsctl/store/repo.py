@@ -28,7 +28,7 @@ import logging
 import math
 import shutil
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -108,6 +108,23 @@ def _output_on(t: Transition) -> bool | None:
     return False
 
 
+def _transition_row(t: Transition) -> dict[str, Any]:
+    if t.at.tzinfo is None:
+        raise ValueError(f"naive datetime {t.at.isoformat()} (the store needs aware UTC)")
+    return {
+        "at": t.at,
+        "load": str(t.load),
+        "source": str(t.source),
+        "target": str(t.target),
+        "event": str(t.event),
+        "reasons": json.dumps(list(t.reasons), ensure_ascii=False),
+        "output_on": _output_on(t),
+        "measurements": _compact(t.measurements),
+        # The machine's own end of this state, when the model carries it.
+        "until": getattr(t, "until", None),
+    }
+
+
 def _rounded(name: str, value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
@@ -134,6 +151,10 @@ class Store:
         self.last_error: str | None = None
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._cleanup = cleanup
+        #: Transitions a failed write left behind, written first by the next tick write.
+        self._unsaved: deque[dict[str, Any]] = deque()
+        self.max_unsaved = 10_000
+        self.transitions_dropped = 0
 
     # ------------------------------------------------------------------ opening
 
@@ -258,31 +279,51 @@ class Store:
     # ------------------------------------------------------------------ tick writes
 
     def record_transitions(self, transitions: Sequence[Transition]) -> bool:
-        """Store transitions in one transaction, in the given order. True when committed."""
-        if not transitions:
+        """Store transitions in one transaction, in the given order. True when committed.
+
+        When the write fails the store keeps them (in order, up to `max_unsaved`) and writes
+        them before anything else with the next tick write: do not send them again.
+        """
+        refused = False
+        for t in transitions:
+            try:
+                row = _transition_row(t)
+            except (TypeError, ValueError) as exc:  # a bug in the caller, not an outage
+                self._count("record_transitions", exc)
+                log.error("transition not storable, dropped: %s (%s)", t, exc)
+                refused = True
+                continue
+            if len(self._unsaved) >= self.max_unsaved:
+                self._unsaved.popleft()
+                self.transitions_dropped += 1
+                log.error("database unavailable too long: dropped the oldest unsaved transition")
+            self._unsaved.append(row)
+        return self._drain("record_transitions") and not refused
+
+    @property
+    def unsaved_transitions(self) -> int:
+        """Transitions waiting for the database to accept writes again."""
+        return len(self._unsaved)
+
+    def _drain(self, op: str) -> bool:
+        """Write the transitions not yet committed; True when none is left."""
+        if not self._unsaved:
             return True
-        rows = [
-            {
-                "at": t.at,
-                "load": str(t.load),
-                "source": str(t.source),
-                "target": str(t.target),
-                "event": str(t.event),
-                "reasons": json.dumps(list(t.reasons), ensure_ascii=False),
-                "output_on": _output_on(t),
-                "measurements": _compact(t.measurements),
-                # The machine's own end of this state, when the model carries it.
-                "until": getattr(t, "until", None),
-            }
-            for t in transitions
-        ]
+        rows = list(self._unsaved)
 
         def write() -> bool:
             with self.engine.begin() as conn:
                 conn.execute(insert(TransitionRow), rows)
+            for _ in rows:
+                self._unsaved.popleft()
+            if op != "record_transitions":
+                log.info("wrote %d transition(s) kept during a database outage", len(rows))
             return True
 
-        return self._guard("record_transitions", write, False)
+        ok = self._guard(op, write, False)
+        if not ok:
+            log.warning("%d transition(s) kept for the next write", len(self._unsaved))
+        return ok
 
     def record_command(
         self,
@@ -318,6 +359,9 @@ class Store:
                 conn.execute(insert(CommandRow), [row])
             return True
 
+        if self._unsaved and not self._drain("record_command"):
+            self._count("record_command", RuntimeError("database still unavailable"))
+            return False
         return self._guard("record_command", write, False)
 
     def record_sample(
@@ -354,6 +398,9 @@ class Store:
                     conn.execute(insert(SampleLoadRow), loads)
             return True
 
+        if self._unsaved and not self._drain("record_sample"):
+            self._count("record_sample", RuntimeError("database still unavailable"))
+            return False
         return self._guard("record_sample", write, False)
 
     def prune(self, now: datetime) -> bool:

@@ -72,21 +72,40 @@ def test_failed_write_keeps_transitions_and_the_next_write_saves_them_in_order(
     listener.on_transition(tr(1))
     assert listener.pending == 2
     assert store.failures == 2
+    assert store.history(now=T0) == []
     broken[0] = False
     listener.on_transition(tr(2))
     assert listener.pending == 0
     assert [r.at for r in store.history(now=T0)] == [tr(i).at for i in (2, 1, 0)]
 
 
-def test_queue_is_bounded_and_counts_what_it_dropped(store: Store) -> None:
-    listener = StoreListener(store, max_pending=2)
-    store.engine.dispose()
+def test_next_sample_write_saves_transitions_kept_during_an_outage(store: Store) -> None:
+    listener = StoreListener(store)
+    broken = [True]
+
+    def fail(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if broken[0]:
+            raise __import__("sqlite3").OperationalError("database is locked")
+
+    event.listen(store.engine, "before_cursor_execute", fail)
+    listener.on_transition(tr(0))
+    assert store.record_sample(T0, Snapshot(at=T0), {}) is False
+    assert listener.pending == 1
+    broken[0] = False
+    assert store.record_sample(T0, Snapshot(at=T0), {}) is True
+    assert listener.pending == 0
+    assert len(store.history(now=T0)) == 1
+
+
+def test_unsaved_queue_is_bounded_and_counts_what_it_dropped(store: Store) -> None:
+    store.max_unsaved = 2
+    listener = StoreListener(store)
     with store.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE transitions")  # every write now fails
     for i in range(3):
         listener.on_transition(tr(i))
     assert listener.pending == 2
-    assert listener.dropped == 1
+    assert store.transitions_dropped == 1
 
 
 def test_site_transitions_reach_the_store_through_the_listener(store: Store) -> None:
