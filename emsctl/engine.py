@@ -52,6 +52,11 @@ def fmt_s(seconds: float) -> str:
     return f"{s}s"
 
 
+def fmt_pct(pct: float) -> str:
+    """Human percentage: '62%', '49.9%' (a decimal only where it decides: 49.96 is not 50)."""
+    return f"{pct:.1f}".removesuffix(".0") + "%"
+
+
 def elapsed(since: datetime | None, now: datetime) -> float:
     """Seconds from `since` to `now` (0 when never)."""
     return 0.0 if since is None else (now - since).total_seconds()
@@ -173,6 +178,10 @@ def _phase_surplus(cfg: LoadConfig, snapshot: Snapshot) -> float | None:
     return -phase_w + battery / 3.0
 
 
+def _no_phase_note(load: LoadId, phase: str) -> str:
+    return f"{load.value}: no {phase} data, judging the total export"
+
+
 def _in_fallback(cfg: LoadConfig, config: Config, now: datetime) -> bool:
     if not isinstance(cfg, WallboxConfig) or not cfg.fallback.enabled:
         return False
@@ -188,10 +197,12 @@ def _exclusive_peers(load: LoadId, config: Config) -> set[LoadId]:
 
 
 def _output_is_on(status: LoadStatus) -> bool:
-    """Whether the load is drawing power as far as exclusion is concerned."""
-    if status.state is State.MANUAL:
-        return bool(status.reading.relay_on)
-    return status.state in OUTPUT_ON
+    """Whether the load is (or is about to be) drawing power, as far as exclusion is concerned.
+
+    The read-back counts as well as the state: a relay a person switched on is on now, even
+    in the tick before the machine learns of it as `manual`.
+    """
+    return status.state in OUTPUT_ON or status.reading.relay_on is True
 
 
 def _update_watch(
@@ -266,7 +277,7 @@ def evaluate(
 
     # Rule 2: surplus budget, running loads first (no preemption), then candidates in order.
     budget: float | None = None
-    if surplus is not None:
+    if fresh and surplus is not None:
         compressor_taken = False
         owns: dict[LoadId, float] = {}
         for load in order:
@@ -275,17 +286,22 @@ def evaluate(
         budget = surplus + sum(owns.values())
         for load, own in owns.items():
             j = js[load]
+            # The phase is measured with the load running, like the total: what it may import
+            # while running is max_import_w.
             phase = _phase_surplus(j.cfg, snapshot)
-            ok = budget - own >= -j.cfg.max_import_w
-            if phase is not None:
-                ok = ok and phase + own >= -j.cfg.max_import_w
-            if ok:
+            if j.cfg.phase is not None and phase is None:
+                notes.append(_no_phase_note(load, j.cfg.phase))
+            avail = budget if phase is None else min(budget, phase + own)
+            if avail - own >= -j.cfg.max_import_w:
                 budget -= own
+                j.reasons.append(f"surplus covers the load ({fmt_w(own)})")
             else:
+                # A load that cannot be covered even with every lower one gone leaves; the
+                # loads below are judged as if it had (its power is not taken from them).
                 j.keep_ok = False
-                avail = budget if phase is None else min(budget, phase + own)
+                label = "surplus" if avail == budget else f"{j.cfg.phase} surplus"
                 j.reasons.append(
-                    f"surplus {fmt_w(avail)} < load {fmt_w(own)} - tolerated import "
+                    f"{label} {fmt_w(avail)} < load {fmt_w(own)} - tolerated import "
                     f"{fmt_w(j.cfg.max_import_w)}"
                 )
     elif not failsafe:
@@ -297,15 +313,17 @@ def evaluate(
         j = js[load]
         st = j.status
         cfg = j.cfg
-        if st.state not in EMS_RUNNING:
-            continue
+        if st.state not in EMS_RUNNING or not fresh:
+            continue  # rule 13: without fresh data a running load holds its state
         fallback = _in_fallback(cfg, config, now)
         if fallback:
             j.keep_ok = True
             j.reasons.append("night fallback window: charging regardless of surplus")
         elif soc is not None and soc < j.gate - c.gate_hysteresis_pct:
             j.keep_ok = False
-            j.reasons.append(f"soc {soc:.0f}% < gate {j.gate:g}% - {c.gate_hysteresis_pct:g}")
+            j.reasons.append(
+                f"soc {fmt_pct(soc)} < gate {fmt_pct(j.gate)} - {c.gate_hysteresis_pct:g}"
+            )
         max_out = getattr(cfg, "max_outdoor_c", None)
         if max_out is not None and snapshot.outdoor_c is not None and snapshot.outdoor_c > max_out:
             j.keep_ok = False
@@ -351,7 +369,9 @@ def evaluate(
     if shift_reason:
         for j in js.values():
             if j.gate != j.cfg.gate_pct:
-                j.reasons.append(f"{shift_reason}: gate {j.cfg.gate_pct:g}% -> {j.gate:g}%")
+                j.reasons.append(
+                    f"{shift_reason}: gate {fmt_pct(j.cfg.gate_pct)} -> {fmt_pct(j.gate)}"
+                )
 
     verdicts = {
         load: Verdict(
@@ -359,7 +379,7 @@ def evaluate(
             event=j.event,
             start_ok=j.start_ok,
             keep_ok=j.keep_ok,
-            reasons=tuple(j.reasons) or (_idle_reason(j),),
+            reasons=tuple(j.reasons),
             gate_pct=j.gate,
             surplus_w=surplus,
             release=j.release,
@@ -402,13 +422,6 @@ def _enforce_exclusion(js: dict[LoadId, _Judgement], order: list[LoadId], config
             j.reasons.append(f"exclusive with {holder.value}, which is switching on")
 
 
-def _idle_reason(j: _Judgement) -> str:
-    st = j.status.state
-    if st in EMS_RUNNING:
-        return "surplus covers the load"
-    return st.value
-
-
 def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick) -> None:
     """Rules 1, 2, 7, 8, 9, 13, 15: may each load that is off (or arming) start?"""
     snapshot, config, now, budget = tick.snapshot, tick.config, tick.now, tick.budget
@@ -426,9 +439,9 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
         if not fresh:
             why.append(f"no fresh grid/soc data for {fmt_s(missing_for)}")
         if brake and soc is not None:
-            why.append(f"soc {soc:.0f}% < brake {c.brake_soc:g}%")
+            why.append(f"soc {fmt_pct(soc)} < brake {fmt_pct(c.brake_soc)}")
         elif soc is not None and soc < j.gate and not fallback:
-            why.append(f"soc {soc:.0f}% < gate {j.gate:g}%")
+            why.append(f"soc {fmt_pct(soc)} < gate {fmt_pct(j.gate)}")
         max_out = getattr(cfg, "max_outdoor_c", None)
         if max_out is not None:
             if snapshot.outdoor_c is None:
@@ -450,7 +463,7 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
             need = cfg.start_threshold_w
             phase = _phase_surplus(cfg, snapshot)
             if cfg.phase is not None and phase is None:
-                notes.append(f"{load.value}: no {cfg.phase} data, judging the total export")
+                notes.append(_no_phase_note(load, cfg.phase))
             avail = budget if phase is None else min(budget, phase)
             if fallback:
                 j.reasons.append("night fallback window: charging regardless of surplus")
@@ -485,10 +498,13 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
     ov = st.override if st.override is not None and st.override.active(now) else None
 
     # A device that needs a person (revoked login, wrong password) is shown as unavailable.
+    # Here and for a person's hand, the rules' judgement no longer matters: the one reason
+    # left is the person's.
     if not st.reading.available:
         if st.state is not State.UNAVAILABLE:
             j.event = Event.LOSE
-        j.reasons.append(st.reading.error or "device unavailable")
+        j.release = None
+        j.reasons = [st.reading.error or "device unavailable"]
         return
     if st.state is State.UNAVAILABLE:
         j.event = Event.REGAIN
@@ -498,20 +514,30 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
     manual = manual_change(st)
     if manual is not None:
         j.event = Event.DETECT_MANUAL
+        j.release = None
         j.hold_until = now + timedelta(seconds=c.manual_hold_s)
-        j.reasons.append(f"{manual}; leaving it alone for {fmt_s(c.manual_hold_s)}")
+        j.reasons = [f"{manual}; leaving it alone for {fmt_s(c.manual_hold_s)}"]
         return
     if st.state is State.MANUAL:
-        if st.manual_until is not None and now >= st.manual_until:
+        # A hold restored without its end lasts manual_hold_s from when it began.
+        until = st.manual_until or st.since + timedelta(seconds=c.manual_hold_s)
+        if now < until:
+            j.reasons.append(f"manual: EMS leaves it alone ({fmt_s(elapsed(now, until))} left)")
+        elif not st.reading.reachable:
+            # The load is adopted as the device is; an unreadable device is not "off".
+            j.reasons.append(
+                "manual hold expired; waiting for a reading of the device "
+                f"({st.reading.error or 'no reading'})"
+            )
+        else:
             j.event = Event.MANUAL_END
             j.reasons.append("manual hold expired")
-        else:
-            left = elapsed(now, st.manual_until) if st.manual_until else 0.0
-            j.reasons.append(f"manual: EMS leaves it alone ({fmt_s(left)} left)")
         return
 
     braked = brake and soc is not None
-    brake_reason = f"emergency brake: soc {soc:.0f}% < {c.brake_soc:g}%" if braked else ""
+    brake_reason = (
+        f"emergency brake: soc {fmt_pct(soc)} < {fmt_pct(c.brake_soc)}" if soc is not None else ""
+    )
 
     # Owner overrides from the UI.
     if ov is not None:
@@ -537,9 +563,16 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
         if blocked_by:
             for peer in blocked_by:
                 pj = js[peer]
-                if pj.status.state in EMS_RUNNING:
+                # A peer already leaving (brake, early release) or switched by a person keeps
+                # its own transition; a peer judged later sees the BRAKE set here.
+                if pj.status.state in EMS_RUNNING and pj.event in (
+                    None,
+                    Event.WEAKEN,
+                    Event.RECOVER,
+                ):
                     pj.event = Event.BRAKE
                     pj.release = Release.EXCLUSION
+                    pj.candidate_shed = pj.failsafe_shed = False
                     pj.reasons.append(f"making way for {load.value}, forced on by the owner")
             j.reasons.append(
                 f"force on waits: exclusive with {', '.join(p.value for p in blocked_by)}"
@@ -549,6 +582,12 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
         j.reasons.append("forced on by the owner")
         return
     if st.state in (State.FORCED_ON, State.FORCED_OFF):
+        if braked and st.state is State.FORCED_ON:
+            # Adopting it as `on` would only brake it next tick.
+            j.event = Event.BRAKE
+            j.release = Release.BRAKE
+            j.reasons.append(f"override ended; {brake_reason}")
+            return
         j.event = Event.AUTO
         j.reasons.append("override ended")
         return
@@ -562,8 +601,6 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
         return
 
     if st.state in EMS_RUNNING:
-        if j.event is Event.BRAKE:  # made way for a forced peer
-            return
         if braked:
             j.event = Event.BRAKE
             j.release = Release.BRAKE
@@ -599,15 +636,26 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
                     f"retry in {fmt_s(no_car.retry_after_s)}",
                 )
                 return
+        if j.event is Event.BRAKE:
+            return  # making way for a peer the owner forced on
         min_on_left = cfg.min_on_s - on_for
+        in_state = elapsed(st.since, now)
         if failsafe:
             j.keep_ok = False
             j.reasons.append(f"fail-safe: no fresh grid/soc data for {fmt_s(missing_for)}")
             if min_on_left > 0:
                 j.reasons.append(f"min runtime: {fmt_s(min_on_left)} left")
+            elif st.state is State.DISARMING and in_state < cfg.off_delay_s:
+                # The machine's guard on disarming -> off; only reachable with an off_delay_s
+                # longer than failsafe_after_s, since a disarming load holds while data is gone.
+                j.reasons.append(
+                    f"fail-safe: stop condition held {fmt_s(in_state)} of {fmt_s(cfg.off_delay_s)}"
+                )
             else:
                 j.failsafe_shed = True
             return
+        if not tick.fresh:
+            return  # holding (the reason is already given)
         if st.state is State.ON:
             if not j.keep_ok:
                 j.event = Event.WEAKEN
@@ -617,14 +665,13 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
             j.event = Event.RECOVER
             j.reasons.append("stop condition cleared")
             return
-        weak_for = elapsed(st.since, now)
-        if weak_for < cfg.off_delay_s:
-            j.reasons.append(f"stop condition held {fmt_s(weak_for)} of {fmt_s(cfg.off_delay_s)}")
+        if in_state < cfg.off_delay_s:
+            j.reasons.append(f"stop condition held {fmt_s(in_state)} of {fmt_s(cfg.off_delay_s)}")
         elif min_on_left > 0:
             j.reasons.append(f"min runtime: {fmt_s(min_on_left)} left")
         else:
             j.candidate_shed = True
-            j.reasons.append(f"stop condition held {fmt_s(weak_for)}")
+            j.reasons.append(f"stop condition held {fmt_s(in_state)}")
         return
 
     # off or arming
