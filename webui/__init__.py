@@ -1,0 +1,138 @@
+"""The owner's web UI: Flask application factory (status, history, JSON API, login).
+
+`create_app(config, store, controller_handle)` builds the app; `webui.serve.serve()` runs it
+with waitress inside the daemon. The UI reads the controller's last report and the store, and
+writes only overrides (docs/webui.md, docs/api.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from emsctl import __version__
+from emsctl.config import Config
+from emsctl.status import ControllerHandle
+from webui import format as fmt
+from webui.context import UiContext, UiStore
+from webui.secret import load_or_create
+
+log = logging.getLogger(__name__)
+
+__all__ = ["create_app"]
+
+#: Pages only load what this server serves: no CDN, no inline script, no framing.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def state_dir(config: Config, store: UiStore) -> Path | None:
+    """Where the secret key lives: the directory of the database (None for an in-memory one)."""
+    path = str(getattr(store, "path", None) or config.store.path)
+    if path == ":memory:" or not path:
+        return None
+    return Path(path).resolve().parent
+
+
+def create_app(
+    config: Config,
+    store: UiStore,
+    controller_handle: ControllerHandle,
+    *,
+    secret_key: str | None = None,
+) -> Flask:
+    """The web UI for one running daemon.
+
+    The session key comes from `webui.secret_key_file` (relative to the database's
+    directory), created with mode 0600 when missing; `secret_key` overrides it.
+    """
+    app = Flask(__name__)
+    wcfg = config.webui
+    if secret_key is None:
+        key_path = Path(wcfg.secret_key_file)
+        base = state_dir(config, store)
+        if not key_path.is_absolute() and base is not None:
+            key_path = base / key_path
+        if key_path.is_absolute():
+            secret_key = load_or_create(key_path)
+        else:
+            log.info("in-memory database: the web UI uses a session key for this run only")
+            secret_key = secrets.token_hex(32)
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_NAME="ems_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=wcfg.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=wcfg.session_days),
+        # The page stays open for hours on a phone; the token lives as long as the session.
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_HEADERS=["X-CSRFToken"],
+        MAX_CONTENT_LENGTH=64 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["ems"] = UiContext(config=config, store=store, controller=controller_handle)
+
+    from webui import api, auth, history, status
+
+    # Login is checked before CSRF: a request without a session hears "log in", not "token".
+    app.before_request(auth.require_login)
+    CSRFProtect(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(status.bp)
+    app.register_blueprint(history.bp)
+    app.register_blueprint(api.bp)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        ctx: UiContext = app.extensions["ems"]
+        return {
+            "login_required": ctx.login_required,
+            "user": auth.current_user() if auth.logged_in() else None,
+            "fmt": fmt,
+            "version": __version__,
+        }
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static":
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> tuple[Response | str, int]:
+        log.warning("refused %s %s: %s", request.method, request.path, exc.description)
+        msg = f"refused: {exc.description} Reload the page and try again."
+        if request.path.startswith("/api/"):
+            return jsonify(error=msg), 400
+        return render_template("error.html", title="Refused", message=msg), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response | str, int]:
+        code = exc.code or 500
+        if request.path.startswith("/api/"):
+            return jsonify(error=f"{exc.name}: {exc.description}"), code
+        return render_template("error.html", title=exc.name, message=exc.description), code
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> tuple[Response | str, int]:
+        log.exception("web UI error on %s %s", request.method, request.path)
+        msg = "internal error (details are in the EMS log)"
+        if request.path.startswith("/api/"):
+            return jsonify(error=msg), 500
+        return render_template("error.html", title="Error", message=msg), 500
+
+    return app

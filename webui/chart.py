@@ -1,0 +1,275 @@
+"""The 24-hour chart as inline SVG, drawn on the server: PV, grid, SOC and a band per load.
+
+No JavaScript and no external service: the page's stylesheet colours the classes used here, so
+the chart also follows the page's light or dark scheme. Lines are averaged over 5-minute
+buckets (288 points a day); load bands follow every sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
+
+from emsctl.store.records import SampleRecord
+
+W = 720
+LEFT = 46
+RIGHT = 40
+TOP = 14
+PLOT_H = 190
+BAND_H = 14
+BAND_GAP = 6
+BUCKET_S = 300
+
+SHORT_LABELS = {"sg_ready": "SG", "dhw": "DHW", "wb_a": "WB A", "wb_b": "WB B"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Scale:
+    start: datetime
+    end: datetime
+    lo_w: float
+    hi_w: float
+
+    @property
+    def x0(self) -> float:
+        return LEFT
+
+    @property
+    def x1(self) -> float:
+        return W - RIGHT
+
+    def x(self, t: datetime) -> float:
+        span = (self.end - self.start).total_seconds()
+        frac = (t - self.start).total_seconds() / span
+        return self.x0 + min(1.0, max(0.0, frac)) * (self.x1 - self.x0)
+
+    def y_w(self, w: float) -> float:
+        frac = (w - self.lo_w) / (self.hi_w - self.lo_w)
+        return TOP + PLOT_H - frac * PLOT_H
+
+    def y_pct(self, pct: float) -> float:
+        return TOP + PLOT_H - min(100.0, max(0.0, pct)) / 100.0 * PLOT_H
+
+
+def _f(v: float) -> str:
+    return f"{v:.1f}"
+
+
+def _buckets(
+    samples: Sequence[SampleRecord], key: str, start: datetime, n: int
+) -> list[float | None]:
+    sums = [0.0] * n
+    counts = [0] * n
+    for s in samples:
+        v = s.values.get(key)
+        if v is None:
+            continue
+        i = int((s.at - start).total_seconds() // BUCKET_S)
+        if 0 <= i < n:
+            sums[i] += v
+            counts[i] += 1
+    return [sums[i] / counts[i] if counts[i] else None for i in range(n)]
+
+
+def _runs(points: list[tuple[float, float | None]]) -> list[list[tuple[float, float]]]:
+    """Split a series at its gaps: a missing bucket breaks the line instead of bridging it."""
+    runs: list[list[tuple[float, float]]] = []
+    cur: list[tuple[float, float]] = []
+    for x, y in points:
+        if y is None:
+            if cur:
+                runs.append(cur)
+            cur = []
+        else:
+            cur.append((x, y))
+    if cur:
+        runs.append(cur)
+    return runs
+
+
+def _line(runs: list[list[tuple[float, float]]]) -> str:
+    parts = []
+    for run in runs:
+        if len(run) == 1:
+            x, y = run[0]
+            parts.append(f"M{_f(x - 1)},{_f(y)}L{_f(x + 1)},{_f(y)}")
+        else:
+            parts.append("M" + "L".join(f"{_f(x)},{_f(y)}" for x, y in run))
+    return "".join(parts)
+
+
+def _area(runs: list[list[tuple[float, float]]], base: float) -> str:
+    parts = []
+    for run in runs:
+        pts = "L".join(f"{_f(x)},{_f(y)}" for x, y in run)
+        parts.append(f"M{_f(run[0][0])},{_f(base)}L{pts}L{_f(run[-1][0])},{_f(base)}Z")
+    return "".join(parts)
+
+
+def _nice_step(span_w: float) -> float:
+    for step in (500.0, 1000.0, 2000.0, 2500.0, 5000.0, 10000.0):
+        if span_w / step <= 6:
+            return step
+    return 20000.0
+
+
+def _band_class(state: str, output_on: bool | None) -> str | None:
+    if state == "forced_on":
+        return "forced"
+    if state == "manual" and output_on:
+        return "manual"
+    if output_on:
+        return "on"
+    return None
+
+
+def render(
+    samples: Sequence[SampleRecord],
+    loads: Sequence[str],
+    end: datetime,
+    tz: ZoneInfo,
+    *,
+    hours: int = 24,
+    interval_s: float = 60.0,
+) -> Markup:
+    """The chart for the `hours` before `end`, as an <svg> element ready to put in a page."""
+    start = end - timedelta(hours=hours)
+    samples = sorted((s for s in samples if start <= s.at <= end), key=lambda s: s.at)
+    n = math.ceil(hours * 3600 / BUCKET_S)
+    pv = _buckets(samples, "pv_w", start, n)
+    grid = _buckets(samples, "grid_w", start, n)
+    soc = _buckets(samples, "soc_pct", start, n)
+    watts = [v for v in (*pv, *grid) if v is not None]
+    hi = max([1000.0, *watts])
+    lo = min([0.0, *watts])
+    step = _nice_step(hi - lo)
+    hi = math.ceil(hi / step) * step
+    lo = math.floor(lo / step) * step
+    sc = _Scale(start=start, end=end, lo_w=lo, hi_w=hi)
+
+    bands_top = TOP + PLOT_H + 26
+    height = bands_top + len(loads) * (BAND_H + BAND_GAP) + 22
+    out: list[str] = [
+        f'<svg class="chart" viewBox="0 0 {W} {height}" role="img" '
+        f'aria-labelledby="chart-title" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="chart-title">PV, grid and battery over the last {hours} hours, '
+        "with the time each load ran</title>",
+    ]
+    # Horizontal grid and the kW axis; the zero line is drawn stronger.
+    w = lo
+    while w <= hi + 1e-6:
+        y = sc.y_w(w)
+        cls = "ch-zero" if abs(w) < 1e-6 else "ch-rule"
+        out.append(f'<line class="{cls}" x1="{sc.x0}" x2="{sc.x1}" y1="{_f(y)}" y2="{_f(y)}"/>')
+        out.append(
+            f'<text class="ch-label" x="{sc.x0 - 4}" y="{_f(y + 4)}" text-anchor="end">'
+            f"{w / 1000:g} kW</text>"
+        )
+        w += step
+    for pct in (0, 50, 100):
+        out.append(
+            f'<text class="ch-label ch-soc-label" x="{sc.x1 + 4}" y="{_f(sc.y_pct(pct) + 4)}">'
+            f"{pct}%</text>"
+        )
+    # Vertical lines every 3 local hours; stepping in UTC keeps DST days right.
+    t = start.replace(minute=0, second=0, microsecond=0)
+    while t <= end:
+        local = t.astimezone(tz)
+        if t >= start and local.minute == 0 and local.hour % 3 == 0:
+            x = sc.x(t)
+            out.append(
+                f'<line class="ch-rule" x1="{_f(x)}" x2="{_f(x)}" y1="{TOP}" '
+                f'y2="{TOP + PLOT_H}"/>'
+                f'<text class="ch-label" x="{_f(x)}" y="{TOP + PLOT_H + 16}" '
+                f'text-anchor="middle">{local.strftime("%H:%M")}</text>'
+            )
+        t += timedelta(minutes=15)
+
+    xs = [sc.x(start + timedelta(seconds=(i + 0.5) * BUCKET_S)) for i in range(n)]
+    pv_runs = _runs([(x, None if v is None else sc.y_w(v)) for x, v in zip(xs, pv, strict=True)])
+    grid_runs = _runs(
+        [(x, None if v is None else sc.y_w(v)) for x, v in zip(xs, grid, strict=True)]
+    )
+    soc_runs = _runs(
+        [(x, None if v is None else sc.y_pct(v)) for x, v in zip(xs, soc, strict=True)]
+    )
+    if pv_runs:
+        out.append(f'<path class="ch-pv" d="{_area(pv_runs, sc.y_w(0))}"/>')
+    if grid_runs:
+        out.append(f'<path class="ch-grid" d="{_line(grid_runs)}"/>')
+    if soc_runs:
+        out.append(f'<path class="ch-soc" d="{_line(soc_runs)}"/>')
+    if not samples:
+        out.append(
+            f'<text class="ch-empty" x="{(sc.x0 + sc.x1) / 2}" y="{TOP + PLOT_H / 2}" '
+            f'text-anchor="middle">No samples in the last {hours} hours</text>'
+        )
+
+    # One band per load: where the EMS ran it, where it was forced, where a person ran it.
+    max_span = timedelta(seconds=3 * interval_s)
+    for i, load in enumerate(loads):
+        y = bands_top + i * (BAND_H + BAND_GAP)
+        label = escape(SHORT_LABELS.get(load, load))
+        out.append(
+            f'<text class="ch-label" x="{sc.x0 - 4}" y="{y + BAND_H - 3}" '
+            f'text-anchor="end">{label}</text>'
+            f'<rect class="ch-track" x="{sc.x0}" y="{y}" width="{sc.x1 - sc.x0}" '
+            f'height="{BAND_H}"/>'
+        )
+        for cls, t0, t1 in _spans(samples, load, end, max_span):
+            x0, x1 = sc.x(t0), sc.x(t1)
+            tip = (
+                f"{label} {cls} {t0.astimezone(tz).strftime('%H:%M')}"
+                f" to {t1.astimezone(tz).strftime('%H:%M')}"
+            )
+            out.append(
+                f'<rect class="ch-band-{cls}" x="{_f(x0)}" y="{y}" '
+                f'width="{_f(max(1.0, x1 - x0))}" height="{BAND_H}"><title>{tip}</title></rect>'
+            )
+    ly = height - 6
+    legend = (
+        ("ch-key-pv", "PV"),
+        ("ch-key-grid", "grid (+ import)"),
+        ("ch-key-soc", "SOC"),
+        ("ch-band-on", "on"),
+        ("ch-band-forced", "forced"),
+        ("ch-band-manual", "manual"),
+    )
+    x = sc.x0
+    for cls, text in legend:
+        out.append(
+            f'<rect class="{cls}" x="{_f(x)}" y="{ly - 9}" width="10" height="10"/>'
+            f'<text class="ch-label" x="{_f(x + 14)}" y="{ly}">{text}</text>'
+        )
+        x += 22 + 6.5 * len(text)
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _spans(
+    samples: Sequence[SampleRecord], load: str, end: datetime, max_span: timedelta
+) -> list[tuple[str, datetime, datetime]]:
+    """Consecutive samples of one kind merged into (kind, from, to); a sample lasts until the
+    next one, or at most `max_span` when the next is missing (the daemon was down)."""
+    spans: list[tuple[str, datetime, datetime]] = []
+    for i, s in enumerate(samples):
+        ls = s.loads.get(load)
+        if ls is None:
+            continue
+        cls = _band_class(ls.state, ls.output_on)
+        if cls is None:
+            continue
+        nxt = samples[i + 1].at if i + 1 < len(samples) else end
+        t1 = min(nxt, s.at + max_span)
+        if spans and spans[-1][0] == cls and spans[-1][2] >= s.at:
+            spans[-1] = (cls, spans[-1][1], t1)
+        else:
+            spans.append((cls, s.at, t1))
+    return spans

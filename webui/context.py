@@ -1,0 +1,77 @@
+"""What the web UI holds on to: the config, the store and the controller handle.
+
+`UiStore` is the part of the store the UI uses, written as a Protocol so the UI depends on
+those few calls and nothing else; `emsctl.store.Store` provides them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+from emsctl.config import Config
+from emsctl.model import LoadId, Mode, Override
+from emsctl.status import ControllerHandle
+from emsctl.store.records import HistoryRow, SampleRecord
+
+
+class UiStore(Protocol):
+    """The store calls the web UI makes (overrides in, history and samples out)."""
+
+    def add_override(
+        self,
+        load: LoadId,
+        mode: Mode,
+        created_by: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+        detected: bool = False,
+    ) -> int: ...
+
+    def clear_override(self, load: LoadId, cleared_by: str, at: datetime) -> object: ...
+
+    def active_overrides(self, now: datetime) -> Mapping[LoadId, Override]: ...
+
+    def history(
+        self,
+        load: LoadId | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[HistoryRow]: ...
+
+    def samples(self, since: datetime, until: datetime) -> Sequence[SampleRecord]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UiContext:
+    """Kept in `app.extensions["ems"]`; one per application."""
+
+    config: Config
+    store: UiStore
+    controller: ControllerHandle
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.config.control.tz
+
+    @property
+    def loads(self) -> list[LoadId]:
+        """The enabled loads in priority order: the cards, the filters, the chart bands."""
+        return self.config.enabled_loads()
+
+    @property
+    def login_required(self) -> bool:
+        return self.config.webui.password_hash is not None
+
+
+def ui() -> UiContext:
+    """The context of the application handling the current request."""
+    ctx: UiContext = current_app.extensions["ems"]
+    return ctx

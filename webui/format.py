@@ -1,0 +1,126 @@
+"""How figures and times read on the page: watts, ages, "since 14:32 (12 min)" in local time.
+
+Pure functions, registered as Jinja filters by the application factory.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from emsctl.model import Mode, State
+
+#: Shown for a value that is not there at all.
+DASH = "—"
+
+STATE_LABELS: dict[str, str] = {
+    State.OFF: "off",
+    State.ARMING: "arming",
+    State.ON: "on",
+    State.DISARMING: "disarming",
+    State.COOLDOWN: "cooldown",
+    State.MANUAL: "manual",
+    State.FORCED_ON: "forced on",
+    State.FORCED_OFF: "forced off",
+    State.UNAVAILABLE: "unavailable",
+}
+
+MODE_LABELS: dict[str, str] = {
+    Mode.AUTO: "Auto",
+    Mode.FORCE_ON: "Force on",
+    Mode.FORCE_OFF: "Force off",
+}
+
+LOAD_LABELS: dict[str, str] = {
+    "sg_ready": "Heat pump SG-Ready",
+    "dhw": "Hot water boost",
+    "wb_a": "Wallbox A",
+    "wb_b": "Wallbox B",
+}
+
+
+def state_colour(state: str, error: str | None = None) -> str:
+    """The CSS class naming a state's colour (see static/ems.css)."""
+    if error or state == State.UNAVAILABLE:
+        return "red"
+    if state in (State.ON,):
+        return "green"
+    if state in (State.ARMING, State.DISARMING):
+        return "amber"
+    if state in (State.FORCED_ON, State.FORCED_OFF):
+        return "blue"
+    if state == State.MANUAL:
+        return "purple"
+    return "grey"
+
+
+def power(w: float | None) -> str:
+    """Watts as "850 W" or "2.35 kW" (sign kept)."""
+    if w is None:
+        return DASH
+    if abs(w) < 1000:
+        return f"{w:.0f} W"
+    return f"{w / 1000:.2f} kW"
+
+
+def energy(wh: float | None) -> str:
+    if wh is None:
+        return DASH
+    if abs(wh) < 1000:
+        return f"{wh:.0f} Wh"
+    return f"{wh / 1000:.1f} kWh"
+
+
+def duration(seconds: float | None) -> str:
+    """A short human duration: "8 s", "12 min", "3 h 05 min", "2 d 4 h"."""
+    if seconds is None:
+        return DASH
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    m = s // 60
+    if m < 60:
+        return f"{m} min"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h} h {m:02d} min" if m else f"{h} h"
+    d, h = divmod(h, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+def clock_time(at: datetime, now: datetime, tz: ZoneInfo) -> str:
+    """Local wall time: "14:32" today, "Mon 14:32" within a week, else "3 Jun 14:32"."""
+    local = at.astimezone(tz)
+    today = now.astimezone(tz).date()
+    if local.date() == today:
+        return local.strftime("%H:%M")
+    if abs((local.date() - today).days) < 7:
+        return local.strftime("%a %H:%M")
+    return f"{local.day} {local.strftime('%b %H:%M')}"
+
+
+def since(at: datetime | None, now: datetime, tz: ZoneInfo) -> str:
+    """ "since 14:32 (12 min)"."""
+    if at is None:
+        return ""
+    return f"since {clock_time(at, now, tz)} ({duration((now - at).total_seconds())})"
+
+
+def until(at: datetime | None, now: datetime, tz: ZoneInfo) -> str:
+    """ "until 18:32 (in 4 h)" or "until released"."""
+    if at is None:
+        return "until released"
+    local = at.astimezone(tz)
+    if (
+        local.time() == local.time().min
+        and local.date() == (now.astimezone(tz) + timedelta(days=1)).date()
+    ):
+        label = "midnight"
+    else:
+        label = clock_time(at, now, tz)
+    return f"until {label} (in {duration((at - now).total_seconds())})"
+
+
+def timestamp(at: datetime, tz: ZoneInfo) -> str:
+    """A full local timestamp for tables: "2025-06-03 14:32:05"."""
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
