@@ -588,14 +588,15 @@ class ShellyGen2Emulator(ShellyEmulator):
 
     # -- auth -----------------------------------------------------------------------------
 
-    def _issue_nonce(self) -> int:
+    def issue_nonce(self, value: int | None = None) -> int:
+        """A fresh challenge nonce (decimal, like the firmware's); `value` forces one."""
         with self._lock:
-            nonce = int(self.clock.now) + next(self._nonce_seq)
+            nonce = int(self.clock.now) + next(self._nonce_seq) if value is None else value
             self._nonces[str(nonce)] = _Nonce(issued_at=self.clock.now)
             return nonce
 
     def _challenge(self, *, stale: bool = False) -> web.Response:
-        nonce = self._issue_nonce()
+        nonce = self.issue_nonce()
         header = f'Digest qop="auth", realm="{self.device_id}", nonce="{nonce}", algorithm=SHA-256'
         if stale:
             header += ", stale=true"
@@ -773,7 +774,7 @@ class ShellyGen2Emulator(ShellyEmulator):
                 self._record(request, "ws", rpc_method=method, params=params, authorized=False)
                 challenge = {
                     "auth_type": "digest",
-                    "nonce": self._issue_nonce(),
+                    "nonce": self.issue_nonce(),
                     "nc": 1,
                     "realm": self.device_id,
                     "algorithm": "SHA-256",
