@@ -103,9 +103,14 @@ class CallBudget:
         for w in self._windows:
             inside = [c for c in calls if c > t - w.seconds]
             excess = len(inside) - (w.limit - reserve - 1)
-            if excess > 0:
+            if excess <= 0:
+                continue
+            if excess > len(inside):
+                # Even an empty window cannot keep that reserve: the best is a whole window on.
+                at = max(at, (inside[-1] if inside else t) + w.seconds)
+            else:
                 # The window frees a slot when its `excess`-th oldest call ages out.
-                at = max(at, inside[min(excess, len(inside)) - 1] + w.seconds)
+                at = max(at, inside[excess - 1] + w.seconds)
         return datetime.fromtimestamp(at, UTC)
 
     # ------------------------------------------------------------------ gate

@@ -349,6 +349,14 @@ class ForecastSolar:
                 device=DEVICE,
                 retry_at=blocked,
             )
+        limit = min(w.limit for w in self.budget.windows)
+        if calls > limit:
+            self.skipped_total["budget"] += 1
+            raise RateLimited(
+                f"{calls} call(s) needed for the configured planes but the hourly limit is "
+                f"{limit}: use fewer planes, an API key, or a higher forecast.hourly_limit",
+                device=DEVICE,
+            )
         if self.budget.remaining(now) < calls:
             self.skipped_total["budget"] += 1
             retry = self.budget.next_free(now, reserve=calls - 1)

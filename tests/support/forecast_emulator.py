@@ -4,7 +4,7 @@ Answers with the real public reply (fixtures/forecast_solar/estimate_public_resp
 its two days moved to the test's day and the next, values scaled by the plane's kWp (the
 fixture is read as one kWp). Enforces the rate limit per zone (12 an hour public, 60 with a
 key) with the `X-Ratelimit-*` headers the client library reads, and answers 429 with the
-fixture's body and `retry-at` when exceeded. Failure modes: 500, 503, slow.
+fixture's body and `retry-at` when exceeded. Failure modes: 422, 500, 503, slow.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class ForecastEmulator:
         self.public_limit = public_limit
         self.key_limit = key_limit
         self.period_s = period_s
-        self.mode: str | None = None  # None | "500" | "503" | "slow"
+        self.mode: str | None = None  # None | "422" | "500" | "503" | "slow"
         self.slow_s = 2.0
         self.requests: list[Request_] = []
         self.outcomes: Counter[int] = Counter()
@@ -96,6 +96,11 @@ class ForecastEmulator:
         }
         cfg.update(overrides)
         return cfg
+
+    def consume(self, n: int, zone: str = "IP ADDRESS") -> None:
+        """Other clients behind the same IP address use up part of the shared allowance."""
+        with self._lock:
+            self._calls.setdefault(zone, []).extend([self.now()] * n)
 
     def calls_in(self, start: float, end: float) -> int:
         with self._lock:
@@ -157,6 +162,9 @@ class ForecastEmulator:
         if self.mode in ("500", "503"):
             code = int(self.mode)
             return code, _message(code, "Service Unavailable"), headers
+        if self.mode == "422":
+            # What the server says about a plane it cannot model (e.g. a location at sea).
+            return 422, _message(422, "Invalid plane"), headers
         try:
             lat, lon = float(parts[1]), float(parts[2])
             planes = parts[3:]
