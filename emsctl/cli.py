@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "emsctl.sim.cli",
     "emsctl.webui_cli",
     "emsctl.daemon",
+    "emsctl.sim.demo",
     "emsctl.adapters.cli",
 )
 
