@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +55,7 @@ from emsctl.model import (
 from emsctl.store import migrate, queries
 from emsctl.store.db import MEMORY, StoreError, check_path, inspect_file, make_engine
 from emsctl.store.models import (
+    Base,
     CommandRow,
     ForecastRow,
     KvRow,
@@ -106,6 +107,19 @@ def _output_on(t: Transition) -> bool | None:
     if t.target is State.UNAVAILABLE:
         return None
     return False
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# Core statements built once: the tick's writes skip the ORM's per-call overhead (about 5x).
+_INSERT_TRANSITION = insert(_table(TransitionRow))
+_INSERT_COMMAND = insert(_table(CommandRow))
+_INSERT_SAMPLE = insert(_table(SampleRow))
+_INSERT_SAMPLE_LOAD = insert(_table(SampleLoadRow))
 
 
 def _transition_row(t: Transition) -> dict[str, Any]:
@@ -313,7 +327,7 @@ class Store:
 
         def write() -> bool:
             with self.engine.begin() as conn:
-                conn.execute(insert(TransitionRow), rows)
+                conn.execute(_INSERT_TRANSITION, rows)
             for _ in rows:
                 self._unsaved.popleft()
             if op != "record_transitions":
@@ -356,7 +370,7 @@ class Store:
 
         def write() -> bool:
             with self.engine.begin() as conn:
-                conn.execute(insert(CommandRow), [row])
+                conn.execute(_INSERT_COMMAND, row)
             return True
 
         if self._unsaved and not self._drain("record_command"):
@@ -381,9 +395,10 @@ class Store:
             values["at"] = at
             values["surplus_w"] = _rounded("surplus_w", surplus_w)
             with self.engine.begin() as conn:
-                sample_id = conn.execute(
-                    insert(SampleRow).values(values).returning(SampleRow.id)
-                ).scalar_one()
+                key = conn.execute(_INSERT_SAMPLE, values).inserted_primary_key
+                if key is None:  # pragma: no cover - SQLite always reports the rowid
+                    raise RuntimeError("no id for the new sample")
+                sample_id = key[0]
                 loads = [
                     {
                         "sample_id": sample_id,
@@ -395,7 +410,7 @@ class Store:
                     for load, status in statuses.items()
                 ]
                 if loads:
-                    conn.execute(insert(SampleLoadRow), loads)
+                    conn.execute(_INSERT_SAMPLE_LOAD, loads)
             return True
 
         if self._unsaved and not self._drain("record_sample"):
@@ -705,9 +720,7 @@ class Store:
             return queries.run_edge(conn, load, [str(s) for s in OUTPUT_ON], start=start)
 
 
-def _tables() -> Iterable[Any]:
-    from emsctl.store.models import Base
-
+def _tables() -> Iterable[Table]:
     return Base.metadata.sorted_tables
 
 
