@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 # --------------------------------------------------------------------------- snapshot
+
+
+def _quiet_http_log() -> None:
+    """httpx logs every request at INFO; in an owner's terminal that drowns the answer."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _credentials_or_exit(config: Config) -> Credentials:
@@ -172,6 +179,7 @@ def _snapshot_text(doc: dict[str, Any], config: Config) -> str:
 
 
 def _snapshot_command(args: argparse.Namespace) -> int:
+    _quiet_http_log()
     config = config_or_exit(args.config)
     doc = gather(config, _credentials_or_exit(config))
     if args.json:
@@ -218,6 +226,7 @@ def _reading_text(actuator: ShellyActuator, reading: LoadReading) -> str:
 
 
 def _device_command(args: argparse.Namespace) -> int:
+    _quiet_http_log()
     config = config_or_exit(args.config)
     load = LoadId(args.load)
     lc = config.loads.get(load)
