@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 #: Endpoints reachable without a login.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "api.session_info", "static"})
 #: Failed logins allowed within WINDOW_S before further attempts are refused for a while.
 MAX_FAILURES = 5
 WINDOW_S = 300.0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 
 from emsctl import clock
 from emsctl.store.records import HistoryRow
@@ -71,10 +73,19 @@ def describe(row: HistoryRow, ctx: UiContext) -> Line:
     return Line(when=when, load=load, what=what, colour=colour, reasons=reasons, kind=row.kind)
 
 
-@bp.get("/history")
-def index() -> ResponseReturnValue:
-    ctx = ui()
-    now = clock.now()
+_chart_lock = threading.Lock()
+
+
+def _chart(ctx: UiContext, now: datetime) -> Markup:
+    """The chart, drawn at most once per control interval: samples arrive once per tick, and
+    paging through the history should not redraw a day of them each time."""
+    interval = max(1.0, ctx.config.control.interval_s)
+    slot = now.timestamp() // interval
+    with _chart_lock:
+        cache: dict[str, tuple[float, Markup]] = current_app.extensions.setdefault("ems_chart", {})
+        hit = cache.get("svg")
+        if hit is not None and hit[0] == slot:
+            return hit[1]
     samples = ctx.store.samples(now - timedelta(hours=CHART_HOURS), now)
     svg = chart.render(
         samples,
@@ -84,6 +95,16 @@ def index() -> ResponseReturnValue:
         hours=CHART_HOURS,
         interval_s=ctx.config.control.interval_s,
     )
+    with _chart_lock:
+        cache["svg"] = (slot, svg)
+    return svg
+
+
+@bp.get("/history")
+def index() -> ResponseReturnValue:
+    ctx = ui()
+    now = clock.now()
+    svg = _chart(ctx, now)
     args = {k: v for k, v in request.args.items() if k in ("load", "since", "until", "offset")}
     try:
         q = history_query(args, ctx.tz, ctx.loads, default_limit=PAGE_SIZE)

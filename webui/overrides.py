@@ -7,7 +7,7 @@ validation and its messages are the same for both.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from emsctl import clock
 from emsctl.model import LoadId, Mode
@@ -78,7 +78,7 @@ def expiry(ctx: UiContext, duration: object, now: datetime) -> datetime | None:
         return now + timedelta(hours=4)
     if duration == "midnight":
         tomorrow = now.astimezone(ctx.tz).date() + timedelta(days=1)
-        return datetime.combine(tomorrow, time(0), tzinfo=ctx.tz)
+        return datetime.combine(tomorrow, time(0), tzinfo=ctx.tz).astimezone(UTC)
     if duration == "release":
         return None
     raise OverrideRejected(f"unknown duration {duration!r}: expected one of {', '.join(DURATIONS)}")

@@ -91,7 +91,7 @@ class WebServer:
         trigger = next((d for d in self._map.values() if isinstance(d, BaseWSGIServer)), None)
         if self._running and trigger is not None:
             # The loop closes its own sockets: closing them from here could race its select().
-            trigger.pull_trigger(self._close_sockets)
+            trigger.trigger.pull_trigger(self._close_sockets)
             if not self._stopped.wait(timeout_s):
                 log.warning("web UI loop did not stop within %.0f s", timeout_s)
         else:

@@ -68,7 +68,7 @@ def make_env(
     loads: dict[str, Any] | None = None,
 ) -> UiEnv:
     state = tmp_path / "state"
-    state.mkdir(exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
     db = state / "ems.db"
     wcfg: dict[str, Any] = dict(webui or {})
     if password is not None:
