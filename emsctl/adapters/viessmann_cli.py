@@ -87,13 +87,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 @contextmanager
 def _state_store(config: Config) -> Iterator[StateStore]:
     """The daemon's database, so budgets and caches are shared with the running daemon."""
+    from emsctl.store.db import StoreError
+    from emsctl.store.repo import Store
+
     try:
-        from emsctl.store.repo import Store
-    except ImportError as exc:  # pragma: no cover - the store ships with the package
-        log.warning("store not available (%s): this command's calls are not recorded", exc)
+        store = Store.open(config.store.path)
+    except StoreError as exc:
+        # Still useful without it (login, a look at the forecast); say what is missing.
+        print(
+            f"note: the database is not usable ({exc}); this command's calls are not counted "
+            "in the daemon's budget and nothing is cached",
+            file=sys.stderr,
+        )
         yield MemoryStateStore()
         return
-    store = Store.open(config.store.path)
     try:
         yield store
     finally:
@@ -149,6 +156,13 @@ def _login(args: argparse.Namespace) -> int:
         return 1
     except AdapterError as exc:
         print(f"login failed: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(
+            f"login failed: cannot write to {directory}: {exc}\n"
+            "run the login as the user the daemon runs as (e.g. sudo -u ems emsctl ...)",
+            file=sys.stderr,
+        )
         return 1
     discard_pending(directory)
     print(f"Login stored in {tokens.path} (mode 0600).")

@@ -307,3 +307,17 @@ def test_hours_are_local_hours(emu: ForecastEmulator, tmp_path: Path) -> None:
     assert dict(hours)[local(11)] == pytest.approx(821)  # the period ending at 12:00
     assert hours[0][0].utcoffset() == timedelta(hours=2)
     src.close()
+
+
+def test_forecast_show_without_a_usable_database_still_answers(
+    emu: ForecastEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("")  # where the database's directory should be
+    config = config_for(blocker, forecast=emu)
+    cfg_file = write_config(tmp_path, config)
+    with freeze_time(local(12)):
+        assert main(["forecast", "show", "-c", str(cfg_file)]) == 0
+    captured = capsys.readouterr()
+    assert "the database is not usable" in captured.err
+    assert f"remaining today: {AFTER_NOON_WH / 1000:.2f} kWh" in captured.out

@@ -213,3 +213,17 @@ def test_extract_code_accepts_url_or_bare_code_and_reports_login_errors() -> Non
         extract_code("http://localhost:4200/?error=access_denied&state=s", "s")
     with pytest.raises(ValueError, match="nothing was pasted"):
         extract_code("   ", "s")
+
+
+def test_login_into_an_unusable_state_directory_says_what_to_do(
+    emu: ViessmannEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A regular file where the state directory should be: fails for root too.
+    blocker = tmp_path / "state"
+    blocker.write_text("")
+    config = config_for(blocker, emu)
+    cfg_file = write_config(tmp_path, config)
+    assert main(["viessmann", "login", "-c", str(cfg_file), "--print-url"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write to {blocker}" in err
+    assert "run the login as the user the daemon runs as" in err
