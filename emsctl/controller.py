@@ -164,7 +164,21 @@ class Controller:
         self.ticks += 1
         if self.metrics is not None:
             self.metrics.observe_tick(report, result, seconds)
+            self._cloud_metrics()
         return report
+
+    def _cloud_metrics(self) -> None:
+        """Call counts of the cloud adapters (they keep plain counters of their own)."""
+        set_cloud = getattr(self.metrics, "set_cloud", None)
+        if set_cloud is None:
+            return
+        dhw = self.devices.actuators.get(LoadId.DHW)
+        calls = getattr(dhw, "calls_total", None)
+        if calls is not None:
+            set_cloud("viessmann", sum(calls.values()), getattr(dhw, "budget_remaining", None))
+        fc_calls = getattr(self.devices.forecast, "calls_total", None)
+        if fc_calls is not None:
+            set_cloud("forecast_solar", sum(fc_calls.values()))
 
     def _error(self, errors: dict[str, str], where: str, exc: AdapterError) -> None:
         errors[where] = str(exc)
