@@ -147,9 +147,7 @@ def effective_gate(cfg: LoadConfig, config: Config, shift: float) -> float:
     return max(cfg.gate_pct - shift, min(cfg.gate_pct, floor))
 
 
-def own_power(
-    load: LoadId, j: _Judgement, snapshot: Snapshot, compressor_taken: bool
-) -> tuple[float, bool]:
+def own_power(j: _Judgement, snapshot: Snapshot, compressor_taken: bool) -> tuple[float, bool]:
     """Power the load draws now by the EMS's best knowledge, and whether it used the compressor.
 
     The compressor serves both heat-pump loads: its power is counted once.
@@ -278,14 +276,18 @@ def evaluate(
     # Rule 2: surplus budget, running loads first (no preemption), then candidates in order.
     budget: float | None = None
     if fresh and surplus is not None:
+        # The shared compressor is owned by the lowest-priority running heat-pump load: that is
+        # the one shedding reaches first, and the compressor only stops once every heat-pump
+        # load has gone, so a higher one must not look free to leave (or costly to keep).
         compressor_taken = False
         owns: dict[LoadId, float] = {}
-        for load in order:
+        for load in reversed(order):
             if js[load].status.state in EMS_RUNNING:
-                owns[load], compressor_taken = own_power(load, js[load], snapshot, compressor_taken)
+                owns[load], compressor_taken = own_power(js[load], snapshot, compressor_taken)
         budget = surplus + sum(owns.values())
-        for load, own in owns.items():
+        for load in (x for x in order if x in owns):
             j = js[load]
+            own = owns[load]
             # The phase is measured with the load running, like the total: what it may import
             # while running is max_import_w.
             phase = _phase_surplus(j.cfg, snapshot)
@@ -606,7 +608,7 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
             j.release = Release.BRAKE
             j.reasons.insert(0, brake_reason)
             return
-        on_for = elapsed(st.on_since, now)
+        on_for = elapsed(st.on_since or st.since, now)
         idle = getattr(cfg, "idle_release", None)
         if isinstance(idle, IdleRelease) and idle.enabled:
             since = watch.get(idle_key(load))

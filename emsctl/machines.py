@@ -119,8 +119,8 @@ class LoadMachine(StateMachine):
 
     # -- guards: timers ------------------------------------------------------------------
 
-    def _for(self, since: datetime | None, now: datetime) -> float:
-        return 0.0 if since is None else (now - since).total_seconds()
+    def _for(self, since: datetime, now: datetime) -> float:
+        return (now - since).total_seconds()
 
     def on_delay_elapsed(self, now: datetime) -> bool:
         return self._for(self.load_model.since, now) >= self.cfg.on_delay_s
@@ -129,7 +129,9 @@ class LoadMachine(StateMachine):
         return self._for(self.load_model.since, now) >= self.cfg.off_delay_s
 
     def min_on_elapsed(self, now: datetime) -> bool:
-        return self._for(self.load_model.on_since, now) >= self.cfg.min_on_s
+        # A run restored without its start counts from the state's entry, never from "now".
+        m = self.load_model
+        return self._for(m.on_since or m.since, now) >= self.cfg.min_on_s
 
     def min_off_elapsed(self, now: datetime) -> bool:
         off = self.load_model.off_since

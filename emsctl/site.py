@@ -91,6 +91,10 @@ class Site:
                     commanded_on=st.commanded_on,
                     override=st.override,
                 )
+                if st.state in OUTPUT_ON and model.on_since is None:
+                    # A run restored without its start: count it from the state's entry,
+                    # never from now (that would restart its minimum runtime).
+                    model.on_since = st.since
             self.models[load] = model
             self.machines[load] = LoadMachine(model, cfg, listeners=[_Recorder(self, load)])
 
@@ -170,7 +174,10 @@ class Site:
                 m.commanded_on = want  # the device already is where we want it
             if m.commanded_on != want:
                 out.append(Command(load=load, on=want, reason=reason, deadman_s=deadman))
-                m.command_pending = True
+                if self.dry_run:
+                    m.commanded_on = want  # nothing is switched: the "device" follows at once
+                else:
+                    m.command_pending = True
             elif deadman is not None:
                 out.append(
                     Command(load=load, on=True, reason=reason, deadman_s=deadman, renew=True)
@@ -280,4 +287,4 @@ class _Recorder:
     ) -> None:
         src = getattr(source, "value", str(source))
         dst = getattr(target, "value", str(target))
-        self.site._record(self.load, src, dst, event=event, verdict=verdict, now=now)
+        self.site._record(self.load, src, dst, event=str(event), verdict=verdict, now=now)

@@ -215,10 +215,11 @@ def test_own_power_of_a_heat_pump_load_is_the_compressor_else_nominal(
 
 
 def test_compressor_power_is_counted_once_for_both_heat_pump_loads() -> None:
-    # SG-Ready and DHW both running, compressor 2 kW, 0 W at the grid: budget = 0 + 2 kW
-    # (not 4 kW). WB A (metered 2 kW) also runs: budget 4 kW; SG-Ready keeps (4-2 = 2 left),
-    # DHW owns nothing (keeps, 2 left), WB A keeps (2-2 = 0). With 301 W import WB A fails,
-    # which it would not if the compressor were counted twice.
+    # SG-Ready, DHW (sharing a 2 kW compressor) and WB A (metered 2 kW) run; 300 W import:
+    # budget = -300 + 2000 + 2000 = 3700 (not 5700). The compressor is DHW's, the lower
+    # heat-pump load: SG-Ready owns nothing (3700 left), DHW keeps (1700), WB A keeps
+    # (1700 - 2000 = -300). With 301 W import WB A fails, which it would not if the
+    # compressor were counted twice.
     sts = statuses(
         status(SG, State.ON, since=T0.replace(hour=8)),
         status(DHW, State.ON, since=T0.replace(hour=8)),
@@ -226,10 +227,26 @@ def test_compressor_power_is_counted_once_for_both_heat_pump_loads() -> None:
     )
     d = decide(snap(grid=300, soc=80, compressor=2000), sts)
     assert all(verdict(d, x).keep_ok for x in (SG, DHW, WA))
-    assert "surplus covers the load (0 W)" in verdict(d, DHW).reasons
+    assert "surplus covers the load (0 W)" in verdict(d, SG).reasons
+    assert "surplus covers the load (2.0 kW)" in verdict(d, DHW).reasons
     d = decide(snap(grid=301, soc=80, compressor=2000), sts)
     assert verdict(d, SG).keep_ok and verdict(d, DHW).keep_ok
     assert not verdict(d, WA).keep_ok
+
+
+def test_a_failing_heat_pump_pair_leaves_lowest_priority_first() -> None:
+    # SG-Ready and DHW share the 2 kW compressor; 2 kW import. DHW owns the compressor and
+    # fails (-2000 + 2000 - 2000 < -300); SG-Ready, owning nothing, keeps for now: shedding
+    # goes in reverse priority, and SG-Ready takes the compressor once DHW is gone.
+    sts = statuses(
+        status(SG, State.ON, since=T0.replace(hour=8)),
+        status(DHW, State.ON, since=T0.replace(hour=8)),
+    )
+    d = decide(snap(grid=2000, soc=80, compressor=2000), sts)
+    assert verdict(d, SG).keep_ok
+    assert not verdict(d, DHW).keep_ok
+    sts = statuses(status(SG, State.ON, since=T0.replace(hour=8)))
+    assert not verdict(decide(snap(grid=2000, soc=80, compressor=2000), sts), SG).keep_ok
 
 
 def test_load_without_power_source_counts_its_nominal_power() -> None:
