@@ -313,6 +313,7 @@ class Controller:
                         detected=True,
                         note="; ".join(t.reasons),
                     )
+                    self._manual_stored[t.load] = True
                 except Exception as exc:  # the store must never stop control
                     log.warning("cannot store the detected override: %s", exc)
 

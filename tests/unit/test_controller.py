@@ -1,0 +1,207 @@
+"""The controller's tick with in-memory devices and a real SQLite store: faults stay contained,
+overrides flow from the store to the site, and the metrics tell what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client import generate_latest
+
+from emsctl.adapters.base import AuthFailed, DeviceUnreachable
+from emsctl.config import Config, parse_config
+from emsctl.controller import Controller, Devices
+from emsctl.metrics import Metrics
+from emsctl.model import LoadId, LoadReading, Mode, Snapshot, State
+from emsctl.site import Site
+from emsctl.store import Store, StoreListener
+
+T0 = datetime(2026, 5, 10, 9, 0, tzinfo=UTC)
+
+
+class FakeCollector:
+    """A Prometheus that answers with settable values, or fails."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float | None] = {
+            "grid_w": -5000.0,
+            "soc_pct": 80.0,
+            "battery_w": 0.0,
+            "outdoor_c": 8.0,
+            "compressor_w": 0.0,
+        }
+        self.fail: Exception | None = None
+
+    def collect(self, at: datetime) -> Snapshot:
+        if self.fail is not None:
+            raise self.fail
+        return Snapshot(at=at, **self.values)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        pass
+
+
+class FakeRelay:
+    """A relay that switches when told, or fails the way a device does."""
+
+    def __init__(self, load: LoadId) -> None:
+        self.load = load
+        self.on = False
+        self.fail: Exception | None = None
+        self.switches: list[tuple[bool, int | None]] = []
+
+    def read(self) -> LoadReading:
+        if self.fail is not None:
+            raise self.fail
+        return LoadReading(relay_on=self.on, source="http")
+
+    def switch(self, on: bool, *, deadman_s: int | None = None) -> LoadReading:
+        if self.fail is not None:
+            raise self.fail
+        self.on = on
+        self.switches.append((on, deadman_s))
+        return self.read()
+
+    def close(self) -> None:
+        pass
+
+
+def _config() -> Config:
+    return parse_config(
+        {
+            "loads": {
+                "dhw": {"enabled": False},
+                "wb_b": {"enabled": False},
+                "sg_ready": {"min_on_s": 600},
+                "wb_a": {"no_car": {"enabled": False}},
+            },
+            "control": {"priority": ["sg_ready", "wb_a"], "exclusive": []},
+        }
+    )
+
+
+class Rig:
+    def __init__(self, store: Store, *, dry_run: bool = False) -> None:
+        self.now = T0
+        self.config = _config()
+        self.collector = FakeCollector()
+        self.relays = {load: FakeRelay(load) for load in (LoadId.SG_READY, LoadId.WB_A)}
+        self.store = store
+        self.metrics = Metrics()
+        site = Site(self.config, self.now, listeners=[StoreListener(store)], dry_run=dry_run)
+        self.ctl = Controller(
+            self.config,
+            site,
+            Devices(collector=self.collector, actuators=dict(self.relays)),  # type: ignore[arg-type]
+            store=store,
+            metrics=self.metrics,
+            dry_run=dry_run,
+            now=lambda: self.now,
+        )
+
+    def minutes(self, n: int) -> None:
+        for _ in range(n):
+            self.ctl.tick()
+            self.now += timedelta(minutes=1)
+
+    def metric_text(self) -> str:
+        return generate_latest(self.metrics.registry).decode()
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    s = Store.temporary()
+    yield s
+    s.close()
+
+
+def test_a_morning_of_ticks_switches_with_deadman_and_records_everything(store: Store) -> None:
+    rig = Rig(store)
+    rig.minutes(12)
+    # arm at 09:00, start after on_delay 4 min (09:04), WB A after settle (3 min) at 09:07.
+    assert rig.relays[LoadId.SG_READY].switches[0] == (True, 300)
+    assert rig.relays[LoadId.WB_A].on
+    rows = store.history(since=T0 - timedelta(hours=1), now=rig.now)
+    starts = [r for r in rows if r.kind == "transition" and r.target == "on"]
+    assert {r.load for r in starts} == {"sg_ready", "wb_a"}
+    text = rig.metric_text()
+    assert 'ems_load_output_on{load="wb_a"} 1.0' in text
+    assert 'ems_commands_total{load="sg_ready",result="ok"} 1.0' in text
+    assert "ems_ticks_total 12.0" in text
+    # Running relays get a dead-man renewal every tick after the switch-on.
+    assert len(rig.relays[LoadId.SG_READY].switches) > 3
+    assert all(d == 300 for on, d in rig.relays[LoadId.SG_READY].switches if on)
+
+
+def test_prometheus_down_is_counted_and_nothing_starts(store: Store) -> None:
+    rig = Rig(store)
+    rig.collector.fail = DeviceUnreachable("connection refused", device="prometheus")
+    rig.minutes(6)
+    assert not any(r.on for r in rig.relays.values())
+    report = rig.ctl.latest()
+    assert report is not None and "prometheus" in report.errors
+    assert 'ems_adapter_errors_total{kind="unreachable",where="prometheus"} 6.0' in (
+        rig.metric_text()
+    )
+
+
+def test_one_unreachable_relay_does_not_stop_the_other(store: Store) -> None:
+    rig = Rig(store)
+    rig.relays[LoadId.SG_READY].fail = DeviceUnreachable("timed out", device="sg_ready")
+    rig.minutes(8)
+    assert rig.relays[LoadId.WB_A].on
+    view = rig.ctl.latest().loads[LoadId.SG_READY]  # type: ignore[union-attr]
+    assert view.error is not None and "timed out" in view.error
+
+
+def test_refused_password_shows_the_load_unavailable(store: Store) -> None:
+    rig = Rig(store)
+    rig.relays[LoadId.WB_A].fail = AuthFailed("wrong password", device="wb_a")
+    rig.minutes(2)
+    assert rig.ctl.latest().loads[LoadId.WB_A].state is State.UNAVAILABLE  # type: ignore[union-attr]
+
+
+def test_dry_run_decides_and_records_but_switches_nothing(store: Store) -> None:
+    rig = Rig(store, dry_run=True)
+    rig.minutes(10)
+    assert rig.relays[LoadId.SG_READY].switches == []
+    assert rig.ctl.site.status(LoadId.SG_READY).state is State.ON
+    cmds = store.commands(since=T0 - timedelta(hours=1)) if hasattr(store, "commands") else []
+    assert any(getattr(c, "dry_run", False) for c in cmds)
+
+
+def test_override_written_to_the_store_reaches_the_site_on_the_next_tick(store: Store) -> None:
+    rig = Rig(store)
+    rig.minutes(1)
+    store.add_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now, rig.now + timedelta(hours=1))
+    rig.ctl.request_tick()
+    assert rig.ctl.wake.is_set()
+    rig.minutes(1)
+    assert rig.ctl.site.status(LoadId.WB_A).state is State.FORCED_OFF
+    store.clear_override(LoadId.WB_A, "owner", rig.now)
+    rig.minutes(1)
+    assert rig.ctl.site.status(LoadId.WB_A).state is not State.FORCED_OFF
+
+
+def test_a_person_switching_is_stored_as_a_detected_override_and_auto_ends_it(
+    store: Store,
+) -> None:
+    rig = Rig(store)
+    rig.minutes(1)
+    rig.relays[LoadId.WB_A].on = True  # someone pressed the button
+    rig.minutes(1)
+    assert rig.ctl.site.status(LoadId.WB_A).state is State.MANUAL
+    recs = store.override_records(rig.now, active_only=True)
+    assert [(r.load, r.mode, r.detected) for r in recs] == [(LoadId.WB_A, Mode.FORCE_ON, True)]
+    store.clear_override(LoadId.WB_A, "owner", rig.now)  # the owner presses Auto
+    rig.minutes(1)
+    assert rig.ctl.site.status(LoadId.WB_A).state is not State.MANUAL
+
+
+def test_switch_all_off_turns_off_only_what_the_ems_drives(store: Store) -> None:
+    rig = Rig(store)
+    rig.minutes(12)
+    assert rig.relays[LoadId.SG_READY].on and rig.relays[LoadId.WB_A].on
+    rig.ctl.switch_all_off(rig.now)
+    assert not rig.relays[LoadId.SG_READY].on and not rig.relays[LoadId.WB_A].on
