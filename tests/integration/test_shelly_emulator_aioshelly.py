@@ -204,12 +204,17 @@ def test_gen2_accepts_the_known_answer_auth_object(gen2_emulator: Gen2Factory) -
     assert refused.status_code == 401
 
 
-def test_gen2_get_form_returns_the_bare_result(gen2_emulator: Gen2Factory) -> None:
+def test_gen2_get_and_post_method_forms_return_the_bare_result(gen2_emulator: Gen2Factory) -> None:
     emu = gen2_emulator()
     answer = httpx.get(f"{emu.url}/rpc/Switch.Set?id=0&on=true&toggle_after=60", timeout=5)
     status = httpx.get(f"{emu.url}/rpc/Switch.GetStatus?id=0", timeout=5).json()
     assert answer.json() == {"was_on": False}
     assert (status["output"], status["timer_duration"]) == (True, 60)
+    toggled = httpx.post(f"{emu.url}/rpc/Switch.Toggle", json={"id": 0}, timeout=5)
+    assert toggled.json() == {"was_on": True}
+    assert emu.output is False and emu.timer_remaining_s is None
+    unknown = httpx.get(f"{emu.url}/rpc/Switch.Explode?id=0", timeout=5)
+    assert unknown.status_code == 404 and unknown.json()["code"] == 404
 
 
 def test_status_bodies_keep_the_fields_of_the_real_samples(
