@@ -87,6 +87,8 @@ def setup_logging(level: str) -> None:
     if not os.environ.get("JOURNAL_STREAM") and not os.environ.get("INVOCATION_ID"):
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    # httpx logs every request at INFO: one line per device per tick is noise in the journal.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,7 +48,7 @@ def run_demo(args: argparse.Namespace) -> int:
     def devices(_config: Config, _store: Any) -> Devices:
         return Devices(
             collector=house.collector,
-            actuators=dict(house.actuators),  # type: ignore[arg-type]
+            actuators=dict(house.actuators),
             forecast=house.forecaster,
         )
 
