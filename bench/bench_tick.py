@@ -1,0 +1,146 @@
+"""Tick benchmark: collect (real Prometheus) + decide + actuate (Shelly emulators) + persist
+(SQLite), p50/p99 over a few hundred ticks; then the RSS of a process that ran an hour of
+1-second ticks of the real controller and store over the simulated house.
+
+Needs the Debian `prometheus` package (as the integration tests do). Prints figures; the
+targets (p99 <= 50 ms, RSS <= 80 MB) are reported, not enforced: machines here are shared.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TICKS = int(os.environ.get("EMS_BENCH_TICKS", "300"))
+
+
+def tick_latency() -> None:
+    from emsctl.config import parse_config
+    from emsctl.controller import Controller
+    from emsctl.metrics import Metrics
+    from emsctl.site import Site
+    from emsctl.store import Store, StoreListener
+    from emsctl.wiring import build_devices
+    from tests.support.prometheus_server import HOUSE_METRICS, HouseExporter, PrometheusServer
+    from tests.support.shelly_emulator import ShellyGen1Emulator, ShellyGen2Emulator
+
+    binary = "/usr/bin/prometheus"
+    if not os.path.exists(binary):
+        print("tick: skipped, /usr/bin/prometheus not installed (apt-get install prometheus)")
+        return
+    exporter = HouseExporter()
+    exporter.set_many(HOUSE_METRICS)
+    exporter.set("pcc_transfer_power_exchange_value", -7000.0)
+    exporter.set("ess_stateOfCharge_value", 95.0)
+    prom = PrometheusServer(binary, [exporter.target])
+    prom.start()
+    prom.wait_for_generation(exporter.bump())
+    emus = [ShellyGen1Emulator().start(), ShellyGen2Emulator(power_w=2000).start()]
+    emus.append(
+        ShellyGen2Emulator(model="SNSW-001X16EU", device_id="shellyplus1-112233445566").start()
+    )
+    tmp = tempfile.mkdtemp(prefix="ems-bench-")
+    fast = {"on_delay_s": 1, "off_delay_s": 1, "min_on_s": 1}
+    config = parse_config(
+        {
+            "control": {"interval_s": 1, "settle_s": 1, "max_age_s": 3600},
+            "loads": {
+                "sg_ready": {**fast, "device": {"type": "shelly_gen1", "host": emus[0].host}},
+                "dhw": {"enabled": False},
+                "wb_a": {**fast, "device": {"type": "shelly_gen2", "host": emus[1].host}},
+                "wb_b": {**fast, "device": {"type": "shelly_gen2", "host": emus[2].host}},
+            },
+            "prometheus": {"url": prom.url},
+            "store": {"path": f"{tmp}/ems.db"},
+        }
+    )
+    store = Store.open(config.store.path)
+    now = datetime.now(UTC)
+    site = Site(config, now, listeners=[StoreListener(store)])
+    ctl = Controller(config, site, build_devices(config, store), store=store, metrics=Metrics())
+    durations: list[float] = []
+    try:
+        for i in range(TICKS):
+            # Flip the export now and then so that loads really switch during the run.
+            if i % 50 == 25:
+                exporter.set("pcc_transfer_power_exchange_value", 3000.0 if i % 100 else -7000.0)
+            t0 = time.perf_counter()
+            ctl.tick()
+            durations.append((time.perf_counter() - t0) * 1000.0)
+    finally:
+        ctl.close()
+        store.close()
+        for e in emus:
+            e.close()
+        prom.close()
+        exporter.close()
+    durations.sort()
+    p50 = statistics.median(durations)
+    p99 = durations[int(len(durations) * 0.99) - 1]
+    print(
+        f"tick: {TICKS} ticks against real Prometheus + 3 Shelly emulators + SQLite: "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {durations[-1]:.1f} ms (target p99 <= 50 ms)"
+    )
+
+
+def rss_after_an_hour() -> None:
+    """The real daemon (`emsctl demo`: store, metrics, web UI) over the simulated house for an
+    hour of simulated one-minute ticks, sampled from /proc while it runs."""
+    tmp = tempfile.mkdtemp(prefix="ems-bench-rss-")
+    cmd = [
+        sys.executable,
+        "-m",
+        "emsctl.cli",
+        "--log-level",
+        "WARNING",
+        "demo",
+        "--minutes",
+        "60",
+        "--speed",
+        "0.05",
+        "--db",
+        f"{tmp}/ems.db",
+    ]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    samples: list[float] = []
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+            samples.append(kb / 1024)
+        except (OSError, StopIteration):
+            pass
+        time.sleep(0.2)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0 or not samples:
+        print(f"rss: the demo failed (exit {proc.returncode}):\n{err[-2000:]}")
+        return
+    print(
+        f"rss: daemon (emsctl demo with store, metrics, web UI) after an hour of simulated "
+        f"ticks: {samples[-1]:.1f} MB resident, max {max(samples):.1f} MB, in "
+        f"{time.perf_counter() - t0:.1f} s (target <= 80 MB)"
+    )
+
+
+def main() -> int:
+    tick_latency()
+    rss_after_an_hour()
+    print(
+        f"bench process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
