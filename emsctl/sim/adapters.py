@@ -6,6 +6,7 @@ interfaces as the real Prometheus, Shelly and Viessmann adapters, so the core ru
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -196,7 +197,7 @@ class SimForecast:
         self.tz = config.control.tz
         self.refresh = timedelta(seconds=config.forecast.refresh_s)
         # Wh of PV from the scenario start to the start of each minute.
-        self._cum = [0.0, *accumulate(w / 60.0 for w in scenario.values["pv_w"])]
+        self._cum = array("d", [0.0, *accumulate(w / 60.0 for w in scenario.values["pv_w"])])
         self._fetched: datetime | None = None
         self._midnight_index = -1  # index of the next local midnight after _fetched
 

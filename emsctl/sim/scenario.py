@@ -41,7 +41,7 @@ VALUE_COLUMNS: tuple[str, ...] = COLUMNS[1:]
 _FLAGS = frozenset({"car_a_plugged", "car_b_plugged"})
 _MAY_BE_NEGATIVE = frozenset({"outdoor_c"})
 _STEP = timedelta(minutes=1)
-_CHUNK = 65536
+_CHUNK = 8192
 _ZERO = timedelta(0)
 _tzinfo = attrgetter("tzinfo")
 
