@@ -8,7 +8,7 @@ buckets (288 points a day); load bands follow every sample.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -18,7 +18,10 @@ from markupsafe import Markup
 
 from emsctl.store.records import SampleRecord
 
-W = 720
+#: Widths in SVG units: the page shows the wide drawing on laptops, the narrow one on phones,
+#: so the 11-unit labels stay readable on both.
+WIDE = 720
+NARROW = 360
 LEFT = 46
 RIGHT = 40
 TOP = 14
@@ -36,6 +39,7 @@ class _Scale:
     end: datetime
     lo_w: float
     hi_w: float
+    width: float
 
     @property
     def x0(self) -> float:
@@ -43,7 +47,7 @@ class _Scale:
 
     @property
     def x1(self) -> float:
-        return W - RIGHT
+        return self.width - RIGHT
 
     def x(self, t: datetime) -> float:
         span = (self.end - self.start).total_seconds()
@@ -71,24 +75,29 @@ def _buckets(
         v = s.values.get(key)
         if v is None:
             continue
-        i = int((s.at - start).total_seconds() // BUCKET_S)
-        if 0 <= i < n:
+        # A sample exactly at the end belongs to the last bucket.
+        i = min(n - 1, int((s.at - start).total_seconds() // BUCKET_S))
+        if i >= 0:
             sums[i] += v
             counts[i] += 1
     return [sums[i] / counts[i] if counts[i] else None for i in range(n)]
 
 
-def _runs(points: list[tuple[float, float | None]]) -> list[list[tuple[float, float]]]:
-    """Split a series at its gaps: a missing bucket breaks the line instead of bridging it."""
+def _runs(points: list[tuple[float, float | None]], bridge: int) -> list[list[tuple[float, float]]]:
+    """Split a series at its gaps. Up to `bridge` empty buckets in a row are bridged (samples
+    sparser than a bucket); a longer gap (the daemon was down) breaks the line."""
     runs: list[list[tuple[float, float]]] = []
     cur: list[tuple[float, float]] = []
+    empty = 0
     for x, y in points:
         if y is None:
-            if cur:
-                runs.append(cur)
+            empty += 1
+            continue
+        if cur and empty > bridge:
+            runs.append(cur)
             cur = []
-        else:
-            cur.append((x, y))
+        cur.append((x, y))
+        empty = 0
     if cur:
         runs.append(cur)
     return runs
@@ -130,6 +139,27 @@ def _band_class(state: str, output_on: bool | None) -> str | None:
     return None
 
 
+def _legend(x0: float, x1: float, char_w: float) -> list[tuple[str, str, float, int]]:
+    """(class, text, x, row) of each legend key, wrapped onto rows within [x0, x1]."""
+    items = (
+        ("ch-pv", "PV"),
+        ("ch-grid", "grid (+ import)"),
+        ("ch-soc", "SOC"),
+        ("ch-band-on", "on"),
+        ("ch-band-forced", "forced"),
+        ("ch-band-manual", "manual"),
+    )
+    out = []
+    x, row = x0, 0
+    for cls, text in items:
+        w = 28 + char_w * len(text)
+        if x + w > x1 + 20 and x > x0:
+            x, row = x0, row + 1
+        out.append((cls, text, x, row))
+        x += w
+    return out
+
+
 def render(
     samples: Sequence[SampleRecord],
     loads: Sequence[str],
@@ -138,8 +168,14 @@ def render(
     *,
     hours: int = 24,
     interval_s: float = 60.0,
+    width: int = WIDE,
+    ident: str = "chart",
 ) -> Markup:
-    """The chart for the `hours` before `end`, as an <svg> element ready to put in a page."""
+    """The chart for the `hours` before `end`, as an <svg> element ready to put in a page.
+
+    `width` is in SVG units (the drawing scales to its box); `ident` keeps element ids unique
+    when a page holds more than one drawing.
+    """
     start = end - timedelta(hours=hours)
     samples = sorted((s for s in samples if start <= s.at <= end), key=lambda s: s.at)
     n = math.ceil(hours * 3600 / BUCKET_S)
@@ -152,14 +188,20 @@ def render(
     step = _nice_step(hi - lo)
     hi = math.ceil(hi / step) * step
     lo = math.floor(lo / step) * step
-    sc = _Scale(start=start, end=end, lo_w=lo, hi_w=hi)
+    sc = _Scale(start=start, end=end, lo_w=lo, hi_w=hi, width=width)
+    hour_step = 3 if width >= 600 else 6
 
     bands_top = TOP + PLOT_H + 26
-    height = bands_top + len(loads) * (BAND_H + BAND_GAP) + 22
+    # The narrow drawing's labels are set larger by the stylesheet (see .chart-narrow).
+    font = 11 if width >= 600 else 13
+    legend = _legend(sc.x0, sc.x1, 0.6 * font)
+    legend_top = bands_top + len(loads) * (BAND_H + BAND_GAP) + 14
+    row_h = font + 6
+    height = legend_top + row_h * (legend[-1][3] + 1)
     out: list[str] = [
-        f'<svg class="chart" viewBox="0 0 {W} {height}" role="img" '
-        f'aria-labelledby="chart-title" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="chart-title">PV, grid and battery over the last {hours} hours, '
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{ident}-title" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{ident}-title">PV, grid and battery over the last {hours} hours, '
         "with the time each load ran</title>",
     ]
     # Horizontal grid and the kW axis; the zero line is drawn stronger.
@@ -178,11 +220,11 @@ def render(
             f'<text class="ch-label ch-soc-label" x="{sc.x1 + 4}" y="{_f(sc.y_pct(pct) + 4)}">'
             f"{pct}%</text>"
         )
-    # Vertical lines every 3 local hours; stepping in UTC keeps DST days right.
+    # Vertical lines every few local hours; stepping in UTC keeps DST days right.
     t = start.replace(minute=0, second=0, microsecond=0)
     while t <= end:
         local = t.astimezone(tz)
-        if t >= start and local.minute == 0 and local.hour % 3 == 0:
+        if t >= start and local.minute == 0 and local.hour % hour_step == 0:
             x = sc.x(t)
             out.append(
                 f'<line class="ch-rule" x1="{_f(x)}" x2="{_f(x)}" y1="{TOP}" '
@@ -192,14 +234,18 @@ def render(
             )
         t += timedelta(minutes=15)
 
+    # Sparse samples (a long control interval) leave empty buckets between them: bridge those,
+    # but not a gap longer than three intervals.
+    bridge = max(0, math.ceil(3 * interval_s / BUCKET_S) - 1)
     xs = [sc.x(start + timedelta(seconds=(i + 0.5) * BUCKET_S)) for i in range(n)]
-    pv_runs = _runs([(x, None if v is None else sc.y_w(v)) for x, v in zip(xs, pv, strict=True)])
-    grid_runs = _runs(
-        [(x, None if v is None else sc.y_w(v)) for x, v in zip(xs, grid, strict=True)]
-    )
-    soc_runs = _runs(
-        [(x, None if v is None else sc.y_pct(v)) for x, v in zip(xs, soc, strict=True)]
-    )
+
+    def series(values: list[float | None], y: Callable[[float], float]) -> list[list[tuple]]:
+        pts = [(x, None if v is None else y(v)) for x, v in zip(xs, values, strict=True)]
+        return _runs(pts, bridge)
+
+    pv_runs = series(pv, sc.y_w)
+    grid_runs = series(grid, sc.y_w)
+    soc_runs = series(soc, sc.y_pct)
     if pv_runs:
         out.append(f'<path class="ch-pv" d="{_area(pv_runs, sc.y_w(0))}"/>')
     if grid_runs:
@@ -220,7 +266,7 @@ def render(
         out.append(
             f'<text class="ch-label" x="{sc.x0 - 4}" y="{y + BAND_H - 3}" '
             f'text-anchor="end">{label}</text>'
-            f'<rect class="ch-track" x="{sc.x0}" y="{y}" width="{sc.x1 - sc.x0}" '
+            f'<rect class="ch-track" x="{sc.x0}" y="{y}" width="{_f(sc.x1 - sc.x0)}" '
             f'height="{BAND_H}"/>'
         )
         for cls, t0, t1 in _spans(samples, load, end, max_span):
@@ -233,22 +279,15 @@ def render(
                 f'<rect class="ch-band-{cls}" x="{_f(x0)}" y="{y}" '
                 f'width="{_f(max(1.0, x1 - x0))}" height="{BAND_H}"><title>{tip}</title></rect>'
             )
-    ly = height - 6
-    legend = (
-        ("ch-key-pv", "PV"),
-        ("ch-key-grid", "grid (+ import)"),
-        ("ch-key-soc", "SOC"),
-        ("ch-band-on", "on"),
-        ("ch-band-forced", "forced"),
-        ("ch-band-manual", "manual"),
-    )
-    x = sc.x0
-    for cls, text in legend:
-        out.append(
-            f'<rect class="{cls}" x="{_f(x)}" y="{ly - 9}" width="10" height="10"/>'
-            f'<text class="ch-label" x="{_f(x + 14)}" y="{ly}">{text}</text>'
-        )
-        x += 22 + 6.5 * len(text)
+    for cls, text, x, row in legend:
+        ly = legend_top + row_h * row
+        if cls in ("ch-grid", "ch-soc"):
+            key = (
+                f'<line class="{cls}" x1="{_f(x)}" x2="{_f(x + 12)}" y1="{ly - 4}" y2="{ly - 4}"/>'
+            )
+        else:
+            key = f'<rect class="{cls}" x="{_f(x)}" y="{ly - 9}" width="11" height="10"/>'
+        out.append(f'{key}<text class="ch-label" x="{_f(x + 16)}" y="{ly}">{text}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 

@@ -94,6 +94,10 @@ def clock_time(at: datetime, now: datetime, tz: ZoneInfo) -> str:
     today = now.astimezone(tz).date()
     if local.date() == today:
         return local.strftime("%H:%M")
+    if local.date() == today - timedelta(days=1):
+        return local.strftime("yesterday %H:%M")
+    if local.date() == today + timedelta(days=1):
+        return local.strftime("tomorrow %H:%M")
     if abs((local.date() - today).days) < 7:
         return local.strftime("%a %H:%M")
     return f"{local.day} {local.strftime('%b %H:%M')}"
@@ -121,6 +125,6 @@ def until(at: datetime | None, now: datetime, tz: ZoneInfo) -> str:
     return f"until {label} (in {duration((at - now).total_seconds())})"
 
 
-def timestamp(at: datetime, tz: ZoneInfo) -> str:
+def timestamp(at: datetime, tz: ZoneInfo, *, seconds: bool = True) -> str:
     """A full local timestamp for tables: "2025-06-03 14:32:05"."""
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

@@ -38,14 +38,16 @@ def _local_reason(reason: str, ctx: UiContext) -> str:
     """The store writes an override's end as "until <UTC ISO time>"; show it in local time."""
     if reason.startswith("until ") and reason != "until released":
         try:
-            return "until " + fmt.timestamp(datetime.fromisoformat(reason[6:]), ctx.tz)
+            return "until " + fmt.timestamp(
+                datetime.fromisoformat(reason[6:]), ctx.tz, seconds=False
+            )
         except ValueError:
             return reason
     return reason
 
 
 def describe(row: HistoryRow, ctx: UiContext) -> Line:
-    when = fmt.timestamp(row.at, ctx.tz)
+    when = fmt.timestamp(row.at, ctx.tz, seconds=False)
     load = fmt.LOAD_LABELS.get(row.load, row.load)
     reasons = "; ".join(_local_reason(r, ctx) for r in row.reasons)
     if row.kind == "transition":
@@ -87,13 +89,23 @@ def _chart(ctx: UiContext, now: datetime) -> Markup:
         if hit is not None and hit[0] == slot:
             return hit[1]
     samples = ctx.store.samples(now - timedelta(hours=CHART_HOURS), now)
-    svg = chart.render(
-        samples,
-        [x.value for x in ctx.loads],
-        now,
-        ctx.tz,
-        hours=CHART_HOURS,
-        interval_s=ctx.config.control.interval_s,
+    loads = [x.value for x in ctx.loads]
+    drawings = [
+        chart.render(
+            samples,
+            loads,
+            now,
+            ctx.tz,
+            hours=CHART_HOURS,
+            interval_s=ctx.config.control.interval_s,
+            width=width,
+            ident=f"chart-{name}",
+        )
+        for name, width in (("wide", chart.WIDE), ("narrow", chart.NARROW))
+    ]
+    # Both drawings go to the page; the stylesheet shows the one that suits the screen.
+    svg = Markup(
+        f'<div class="chart-wide">{drawings[0]}</div><div class="chart-narrow">{drawings[1]}</div>'
     )
     with _chart_lock:
         cache["svg"] = (slot, svg)

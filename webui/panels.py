@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from emsctl.model import LoadId, Mode, Override
+from emsctl.model import LoadId, Mode, Override, State
 from emsctl.status import LoadView, StatusReport
 from webui import format as fmt
 from webui.context import UiContext
@@ -51,6 +51,8 @@ class Card:
     output_on: bool
     power: str
     reasons: tuple[str, ...]
+    #: `power` is a measurement (not "no power meter").
+    power_measured: bool
     #: The mode the owner chose (from the store), for the pressed button.
     mode: str
     #: "Force on until 18:32 (in 4 h) · by anna", or None under Auto.
@@ -160,8 +162,8 @@ def _card(
         notes.append(f"Cooldown {fmt.until(v.cooldown_until, now, tz)}")
     if v.relay_on is not None and v.relay_on != v.output_on:
         notes.append(f"Device reports {'on' if v.relay_on else 'off'}")
-    if v.source:
-        notes.append(f"Last switched by: {v.source}")
+    if v.source and v.state is State.MANUAL:
+        notes.append(f"Switched at the device by: {v.source}")
     if v.power_w is not None:
         power = fmt.power(v.power_w)
     else:
@@ -175,6 +177,7 @@ def _card(
         since=fmt.since(v.since, now, tz),
         output_on=v.output_on,
         power=power,
+        power_measured=v.power_w is not None,
         reasons=v.reasons,
         mode=mode.value,
         override=override,
@@ -202,7 +205,8 @@ def _card_without_report(
         colour="grey",
         since="",
         output_on=False,
-        power=fmt.DASH,
+        power="",
+        power_measured=False,
         reasons=(),
         mode=mode.value,
         override=None
@@ -238,28 +242,31 @@ def figures(report: StatusReport, now: datetime) -> list[Figure]:
             detail=detail,
         )
 
-    def signed(w: float | None, pos: str, neg: str) -> str | None:
+    def signed(w: float | None, pos: str, neg: str) -> tuple[str, str | None]:
+        """The direction goes into the label, so the value fits a phone's half-width tile."""
         if w is None:
-            return None
+            return "", None
         if abs(w) < 0.5:
-            return "0 W"
-        return f"{pos if w > 0 else neg} {fmt.power(abs(w))}"
+            return "", "0 W"
+        return (pos if w > 0 else neg), fmt.power(abs(w))
 
     phases = [
         f"{name} {fmt.power(w)}"
         for name, w in (("L1", snap.grid_l1_w), ("L2", snap.grid_l2_w), ("L3", snap.grid_l3_w))
         if w is not None
     ]
+    grid_dir, grid_text = signed(snap.grid_w, "import", "export")
+    batt_dir, batt_text = signed(snap.battery_w, "charging", "discharging")
     out = [
         fig("pv_w", "PV", fmt.power(snap.pv_w)),
         fig(
             "grid_w",
-            "Grid",
-            signed(snap.grid_w, "import", "export"),
+            f"Grid {grid_dir}".strip(),
+            grid_text,
             " · ".join(phases) if phases else None,
         ),
         fig("soc_pct", "Battery SOC", None if snap.soc_pct is None else f"{snap.soc_pct:.0f} %"),
-        fig("battery_w", "Battery", signed(snap.battery_w, "charging", "discharging")),
+        fig("battery_w", f"Battery {batt_dir}".strip(), batt_text),
         fig("compressor_w", "Compressor", fmt.power(snap.compressor_w)),
         fig("outdoor_c", "Outdoor", None if snap.outdoor_c is None else f"{snap.outdoor_c:.1f} °C"),
         fig("dhw_c", "Hot water", None if snap.dhw_c is None else f"{snap.dhw_c:.1f} °C"),

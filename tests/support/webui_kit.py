@@ -66,6 +66,7 @@ def make_env(
     publish: bool = True,
     webui: dict[str, Any] | None = None,
     loads: dict[str, Any] | None = None,
+    control: dict[str, Any] | None = None,
 ) -> UiEnv:
     state = tmp_path / "state"
     state.mkdir(parents=True, exist_ok=True)
@@ -73,7 +74,10 @@ def make_env(
     wcfg: dict[str, Any] = dict(webui or {})
     if password is not None:
         wcfg["password_hash"] = generate_password_hash(password, method=TEST_HASH_METHOD)
-    config = parse_config({"store": {"path": str(db)}, "webui": wcfg, "loads": loads or {}}, "test")
+    data = {"store": {"path": str(db)}, "webui": wcfg, "loads": loads or {}}
+    if control:
+        data["control"] = control
+    config = parse_config(data, "test")
     store = Store.open(db)
     controller = FakeController(
         config, store, tick_delay_s=tick_delay_s, blocked=blocked, publish=publish

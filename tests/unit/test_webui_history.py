@@ -56,13 +56,13 @@ def test_history_lists_transitions_and_overrides_newest_first_in_local_time(
     rows = _rows(html)
     assert len(rows) == 12  # 9 WB A + 1 SG + override set + override expired
     # Frozen at 12:00 CEST: WB A was shed at 10:50 local today.
-    assert "2026-06-01 10:50:00" in rows[0] and "on → off (shed)" in rows[0]
+    assert "2026-06-01 10:50" in rows[0] and "on → off (shed)" in rows[0]
     assert "shed why" in rows[0]
-    assert "2026-06-01 07:00:00" in rows[3] and "Heat pump SG-Ready" in rows[3]
+    assert "2026-06-01 07:00" in rows[3] and "Heat pump SG-Ready" in rows[3]
     expired = next(r for r in rows if "expired" in r)
     assert "Wallbox B" in expired and "Force on expired" in expired
     set_ = next(r for r in rows if "Force on by anna" in r)
-    assert "until 2026-05-31 12:00:00" in set_
+    assert "until 2026-05-31 12:00" in set_
 
 
 def test_history_filters_by_load_and_period(env: UiEnv) -> None:
@@ -206,6 +206,31 @@ def test_chart_band_colours_follow_who_ran_the_load_and_stop_at_daemon_gaps() ->
         ("forced", "WB B forced 07:00 to 07:04"),
         ("manual", "WB B manual 08:40 to 08:43"),
     ]
+
+
+def test_chart_bridges_samples_sparser_than_a_bucket() -> None:
+    end = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+    # One sample every 10 minutes (a 10-minute control interval): one line, not dots.
+    samples = [_sample(end - timedelta(minutes=m), grid_w=-1000.0) for m in range(5, 600, 10)]
+    svg = str(chart.render(samples, [], end, BERLIN, interval_s=600))
+    grid = re.search(r'class="ch-grid" d="([^"]+)"', svg)
+    assert grid and grid.group(1).count("M") == 1
+    svg = str(chart.render(samples, [], end, BERLIN, interval_s=60))
+    grid = re.search(r'class="ch-grid" d="([^"]+)"', svg)
+    assert grid and grid.group(1).count("M") == 60  # at 60 s, 10 minutes is an outage
+
+
+def test_chart_narrow_drawing_keeps_its_labels_inside_and_ids_unique() -> None:
+    end = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+    svg = str(
+        chart.render(
+            [], ["sg_ready", "dhw", "wb_a", "wb_b"], end, BERLIN, width=360, ident="chart-narrow"
+        )
+    )
+    assert 'viewBox="0 0 360 ' in svg and 'id="chart-narrow-title"' in svg
+    xs = [float(x) for x in re.findall(r'<text class="ch-label[^"]*" x="([\d.]+)"', svg)]
+    assert max(xs) < 360
+    assert ">06:00</text>" in svg and ">03:00</text>" not in svg  # every 6 h on a phone
 
 
 def test_chart_without_samples_says_so() -> None:

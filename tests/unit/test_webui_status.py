@@ -59,11 +59,12 @@ def test_house_figures_show_values_phases_ages_and_mark_stale_ones(env: UiEnv) -
     html = env.client.get("/").get_data(as_text=True)
     assert "5.23 kW" in _fig(html, "pv_w")
     grid = _fig(html, "grid_w")
-    assert "export 1.85 kW" in grid
+    assert "Grid export</span>" in grid and "1.85 kW" in grid
     assert "L1 -900 W · L2 -500 W · L3 -450 W" in grid
     assert "12 s old" in grid
     assert "78 %" in _fig(html, "soc_pct")
-    assert "charging 1.40 kW" in _fig(html, "battery_w")
+    assert "Battery charging</span>" in _fig(html, "battery_w")
+    assert "1.40 kW" in _fig(html, "battery_w")
     comp = _fig(html, "compressor_w")
     assert comp.startswith(" stale"), comp
     assert "⚠ 9 min old" in comp
@@ -130,7 +131,7 @@ def test_manual_hold_device_error_and_late_report_are_visible(env: UiEnv) -> Non
     assert "c-red" in wb_a  # an error beats the manual colour
     assert "Device: DeviceUnreachable: 192.168.1.31 timed out" in wb_a
     assert re.search(r"EMS leaves it alone until \d\d:\d\d \(in 3 h 5\d min\)", wb_a)
-    assert "Last switched by: button" in wb_a
+    assert "Switched at the device by: button" in wb_a
     assert "has not reported for a while" in html
     assert "prometheus: down" in html
 

@@ -29,7 +29,7 @@
       card.querySelectorAll(".modes button").forEach(function (b) {
         b.setAttribute("aria-pressed", String(b.value === live.dataset.mode));
       });
-      const form = card.querySelector("form.override");
+      const form = card.querySelector("form.controls");
       if (form && form.dataset.expect === live.dataset.mode && live.dataset.pending === "0") {
         delete form.dataset.expect;
         form.querySelector(".msg").textContent = "Applied.";
@@ -106,7 +106,7 @@
     }
   }
 
-  root.querySelectorAll("form.override").forEach(function (form) {
+  root.querySelectorAll("form.controls").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
       const button = ev.submitter;
       if (!button || !button.value) return;
