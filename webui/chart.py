@@ -239,7 +239,9 @@ def render(
     bridge = max(0, math.ceil(3 * interval_s / BUCKET_S) - 1)
     xs = [sc.x(start + timedelta(seconds=(i + 0.5) * BUCKET_S)) for i in range(n)]
 
-    def series(values: list[float | None], y: Callable[[float], float]) -> list[list[tuple]]:
+    def series(
+        values: list[float | None], y: Callable[[float], float]
+    ) -> list[list[tuple[float, float]]]:
         pts = [(x, None if v is None else y(v)) for x, v in zip(xs, values, strict=True)]
         return _runs(pts, bridge)
 
