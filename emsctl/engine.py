@@ -274,6 +274,9 @@ def evaluate(
         js[load] = _Judgement(status=loads[load], cfg=cfg, gate=effective_gate(cfg, config, shift))
 
     # Rule 2: surplus budget, running loads first (no preemption), then candidates in order.
+    # `budget` is what a load may use: for a running load, the surplus plus its own power and
+    # that of every running load below it; for a candidate, the surplus minus what the
+    # candidates above it reserved.
     budget: float | None = None
     if fresh and surplus is not None:
         # The shared compressor is owned by the lowest-priority running heat-pump load: that is
@@ -306,6 +309,9 @@ def evaluate(
                     f"{label} {fmt_w(avail)} < load {fmt_w(own)} - tolerated import "
                     f"{fmt_w(j.cfg.max_import_w)}"
                 )
+        # What is left for loads that want to start is the surplus measured now: the power of
+        # a running load that is leaving is not free until it has left (no start on it).
+        budget = surplus
     elif not failsafe:
         for j in js.values():
             if j.status.state in EMS_RUNNING:

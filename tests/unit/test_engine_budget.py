@@ -169,6 +169,16 @@ def test_running_load_that_cannot_be_covered_even_alone_frees_its_budget_for_the
     assert verdict(d, WA).keep_ok
 
 
+def test_no_candidate_starts_on_the_power_of_a_running_load_that_is_leaving() -> None:
+    # WB B (4 kW, no meter) runs with 500 W import: it fails. Its 4 kW are still drawn until
+    # it has gone, so SG-Ready (2 kW) sees the measured surplus (-500 W), not 3.5 kW.
+    sts = statuses(status(WB, State.ON, since=T0.replace(hour=8)))
+    d = decide(snap(grid=500, soc=95), sts)
+    assert not verdict(d, WB).keep_ok
+    assert not verdict(d, SG).start_ok
+    assert "surplus -500 W < start 2.0 kW" in verdict(d, SG).reasons
+
+
 def test_running_load_is_not_preempted_by_a_higher_priority_one() -> None:
     # WB A runs on 2 kW; 500 W export left: SG-Ready (2 kW) may not start.
     sts = statuses(status(WA, State.ON, since=T0.replace(hour=8), power_w=2000))
