@@ -174,11 +174,14 @@ def _simulate(args: argparse.Namespace) -> int:
         for n, level in saved.items():
             logging.getLogger(n).setLevel(level)
     report = compare(ems, base, scn)
-    print(render_table(report), end="")
+    # With the JSON on stdout, the human table goes to stderr so the JSON can be piped.
+    human = sys.stderr if args.json == "-" else sys.stdout
+    print(render_table(report), end="", file=human)
     rate = scn.minutes / ems.wall_s if ems.wall_s > 0 else float("inf")
     print(
         f"\nreplay: EMS {ems.wall_s:.1f} s ({rate:,.0f} ticks/s, {ems.skipped_ticks:,} quiet "
-        f"ticks skipped), baseline {base.wall_s:.1f} s; {len(ems.transitions):,} transitions"
+        f"ticks skipped), baseline {base.wall_s:.1f} s; {len(ems.transitions):,} transitions",
+        file=human,
     )
     if args.json:
         text = report.dumps()
@@ -186,7 +189,7 @@ def _simulate(args: argparse.Namespace) -> int:
             sys.stdout.write(text)
         else:
             Path(args.json).write_text(text, encoding="utf-8")
-            print(f"JSON report: {args.json}")
+            print(f"JSON report: {args.json}", file=human)
     if args.plot and traces is not None:
         from emsctl.sim.plot import PlotUnavailable, plot_runs
 
@@ -195,5 +198,5 @@ def _simulate(args: argparse.Namespace) -> int:
         except PlotUnavailable as exc:
             print(f"emsctl simulate: {exc}", file=sys.stderr)
             return 1
-        print(f"plot: {path}")
+        print(f"plot: {path}", file=human)
     return 0

@@ -175,3 +175,11 @@ def test_emsctl_simulate_reports_a_bad_scenario_and_exits_2(
     bad.write_text("timestamp,pv\n", encoding="utf-8")
     assert main(["simulate", str(bad)]) == 2
     assert "line 1: bad header" in capsys.readouterr().err
+
+
+def test_json_on_stdout_keeps_stdout_pure_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "s1_clear_summer", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["runs"]["ems"]["pv_kwh"] == pytest.approx(data["runs"]["baseline"]["pv_kwh"])
+    assert "self-consumption" in captured.err
