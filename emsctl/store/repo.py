@@ -28,6 +28,7 @@ import logging
 import math
 import shutil
 import tempfile
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -146,7 +147,7 @@ def _rounded(name: str, value: float | None) -> float | None:
 
 
 class Store:
-    """Repository over one SQLite database. Thread-safe: each call uses its own session."""
+    """Repository over one SQLite database. Thread-safe: each call uses its own connection."""
 
     def __init__(
         self,
@@ -167,6 +168,7 @@ class Store:
         self._cleanup = cleanup
         #: Transitions a failed write left behind, written first by the next tick write.
         self._unsaved: deque[dict[str, Any]] = deque()
+        self._lock = threading.Lock()
         self.max_unsaved = 10_000
         self.transitions_dropped = 0
 
@@ -307,11 +309,12 @@ class Store:
                 log.error("transition not storable, dropped: %s (%s)", t, exc)
                 refused = True
                 continue
-            if len(self._unsaved) >= self.max_unsaved:
-                self._unsaved.popleft()
-                self.transitions_dropped += 1
-                log.error("database unavailable too long: dropped the oldest unsaved transition")
-            self._unsaved.append(row)
+            with self._lock:
+                if len(self._unsaved) >= self.max_unsaved:
+                    self._unsaved.popleft()
+                    self.transitions_dropped += 1
+                    log.error("database unavailable too long: dropped the oldest unsaved one")
+                self._unsaved.append(row)
         return self._drain("record_transitions") and not refused
 
     @property
@@ -320,24 +323,39 @@ class Store:
         return len(self._unsaved)
 
     def _drain(self, op: str) -> bool:
-        """Write the transitions not yet committed; True when none is left."""
-        if not self._unsaved:
-            return True
-        rows = list(self._unsaved)
+        """Write the transitions not yet committed; True when none is left.
 
-        def write() -> bool:
-            with self.engine.begin() as conn:
-                conn.execute(_INSERT_TRANSITION, rows)
-            for _ in rows:
-                self._unsaved.popleft()
-            if op != "record_transitions":
-                log.info("wrote %d transition(s) kept during a database outage", len(rows))
-            return True
-
-        ok = self._guard(op, write, False)
-        if not ok:
-            log.warning("%d transition(s) kept for the next write", len(self._unsaved))
-        return ok
+        An outage (locked, full, I/O error) keeps them for the next write; rows the database
+        refuses for what they contain would block every later write, so they are dropped
+        (logged and counted in `transitions_dropped`).
+        """
+        with self._lock:
+            if not self._unsaved:
+                return True
+            rows = list(self._unsaved)
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(_INSERT_TRANSITION, rows)
+            except OperationalError as exc:
+                self._count(op, exc)
+                log.warning(
+                    "store %s failed (%s); %d transition(s) kept for the next write; "
+                    "control goes on",
+                    op,
+                    _cause(exc),
+                    len(rows),
+                )
+                return False
+            except Exception as exc:
+                self._count(op, exc)
+                self.transitions_dropped += len(rows)
+                self._unsaved.clear()
+                log.exception("store refused %d transition(s); dropped them", len(rows))
+                return False
+            self._unsaved.clear()
+        if op != "record_transitions":
+            log.info("wrote %d transition(s) kept during a database outage", len(rows))
+        return True
 
     def record_command(
         self,
@@ -374,7 +392,6 @@ class Store:
             return True
 
         if self._unsaved and not self._drain("record_command"):
-            self._count("record_command", RuntimeError("database still unavailable"))
             return False
         return self._guard("record_command", write, False)
 
@@ -414,7 +431,6 @@ class Store:
             return True
 
         if self._unsaved and not self._drain("record_sample"):
-            self._count("record_sample", RuntimeError("database still unavailable"))
             return False
         return self._guard("record_sample", write, False)
 

@@ -127,3 +127,19 @@ def test_site_transitions_reach_the_store_through_the_listener(store: Store) -> 
     assert [(r.source, r.target) for r in reversed(stored)] == [("off", "arming"), ("arming", "on")]
     assert site.status(LoadId.SG_READY).since == stored[0].at
     assert stored[0].measurements["soc_pct"] == 95
+
+
+def test_rows_the_database_refuses_are_dropped_not_retried_for_ever(store: Store) -> None:
+    refuse = [True]
+
+    def integrity(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if refuse[0] and statement.startswith("INSERT INTO transitions"):
+            refuse[0] = False
+            raise __import__("sqlite3").IntegrityError("CHECK constraint failed")
+
+    event.listen(store.engine, "before_cursor_execute", integrity)
+    assert store.record_transitions([tr(0)]) is False
+    assert store.transitions_dropped == 1
+    assert store.unsaved_transitions == 0
+    assert store.record_sample(T0, Snapshot(at=T0), {}) is True  # later writes are not blocked
+    assert store.record_transitions([tr(1)]) is True
