@@ -88,16 +88,27 @@ def site(site_factory: Callable[..., Site]) -> Site:
 def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
     """Pages in fresh browser contexts (own cookies), with a bounded default timeout."""
     contexts: list[Any] = []
+    errors: list[str] = []
+
+    def on_console(msg: Any) -> None:
+        # A refused login answers 401/429 on purpose; Chromium logs every such answer.
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            errors.append(msg.text)
 
     def make(width: int = 1280, height: int = 900) -> Any:
         ctx = browser.new_context(viewport={"width": width, "height": height})
         ctx.set_default_timeout(10_000)
         contexts.append(ctx)
-        return ctx.new_page()
+        page = ctx.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+        return page
 
     yield make
     for c in contexts:
         c.close()
+    # Script errors and Content-Security-Policy violations show up here.
+    assert errors == [], errors
 
 
 @pytest.fixture

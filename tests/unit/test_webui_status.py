@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from emsctl import clock
 from emsctl.model import LoadId, Mode, State
 from tests.support import webui_kit
@@ -178,3 +180,18 @@ def test_pages_send_security_headers_and_no_cdn(env: UiEnv) -> None:
     assert not re.search(r'(src|href)="(https?:)?//', html)
     for asset in ("/static/ems.css", "/static/ems.js"):
         assert env.client.get(asset).status_code == 200
+
+
+def test_a_store_that_cannot_be_read_does_not_take_the_page_down(
+    env: UiEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(now: object) -> None:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(env.store, "active_overrides", broken)
+    resp = env.client.get("/")
+    assert resp.status_code == 200
+    assert '<span class="pill">arming</span>' in _card(resp.get_data(as_text=True), "wb_a")
+    body = env.client.get("/api/status").get_json()
+    assert body["stored_overrides"] is None and body["loads"]["wb_a"]["state"] == "arming"
+    assert "cannot read the active overrides" in caplog.text
