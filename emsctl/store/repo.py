@@ -540,8 +540,10 @@ class Store:
         """Store an override (it supersedes the load's active one). Returns its id.
 
         `mode` is Mode.FORCE_ON or Mode.FORCE_OFF; a detected one (a person's switching seen
-        at the device, the machine's manual hold) may also be "manual". Mode.AUTO is not an
-        override: use clear_override. Raises StoreError when it cannot be stored.
+        at the device, the machine's manual hold) says which way the relay went (it also
+        marks the load's `manual` transition as output on/off) or is "manual" when unknown.
+        Mode.AUTO is not an override: use clear_override. Raises StoreError when it cannot be
+        stored.
         """
         mode = str(mode)
         allowed = {str(Mode.FORCE_ON), str(Mode.FORCE_OFF)} | ({"manual"} if detected else set())
@@ -565,6 +567,8 @@ class Store:
                 s.add(row)
                 s.flush()
                 new_id: int = row.id
+                if detected and mode in (str(Mode.FORCE_ON), str(Mode.FORCE_OFF)):
+                    self._mark_manual_output(s, load, mode == str(Mode.FORCE_ON), created_at)
         except SQLAlchemyError as exc:
             self._count("add_override", exc)
             raise StoreError(self.path, f"could not store the override ({_cause(exc)})") from exc
@@ -589,6 +593,25 @@ class Store:
         if n:
             log.info("override of %s cleared by %s", load, cleared_by)
         return n
+
+    @staticmethod
+    def _mark_manual_output(s: Session, load: LoadId, on: bool, at: datetime) -> None:
+        """A detected override says which way the person switched: record it on the `manual`
+        transition it belongs to, so runtime statistics count a relay switched on by hand."""
+        latest = (
+            select(func.max(TransitionRow.id))
+            .where(TransitionRow.load == str(load), TransitionRow.at <= at)
+            .scalar_subquery()
+        )
+        s.execute(
+            update(TransitionRow)
+            .where(
+                TransitionRow.id == latest,
+                TransitionRow.target == str(State.MANUAL),
+                TransitionRow.output_on.is_(None),
+            )
+            .values(output_on=on)
+        )
 
     @staticmethod
     def _clear(s: Session, load: LoadId, by: str, at: datetime) -> int:

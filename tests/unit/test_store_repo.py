@@ -331,3 +331,19 @@ def test_memory_store_is_shared_across_threads() -> None:
         t.start()
         t.join()
         assert len(store.history(now=T0)) == 1
+
+
+def test_detected_override_tells_the_manual_transition_which_way_the_relay_went(
+    store: Store, db: Path
+) -> None:
+    store.record_transitions([tr(0, WA, State.ON, State.MANUAL, "detect_manual")])
+    store.add_override(WA, Mode.FORCE_ON, "by hand (button)", T0, T0 + timedelta(hours=4),
+                       detected=True)  # fmt: skip
+    store.record_transitions([tr(10, WB, State.OFF, State.MANUAL, "detect_manual")])
+    store.add_override(WB, Mode.FORCE_OFF, "by hand (app)", T0 + timedelta(minutes=10), None,
+                       detected=True)  # fmt: skip
+    assert rows(db, "SELECT load, output_on FROM transitions ORDER BY id") == [
+        ("wb_a", 1),
+        ("wb_b", 0),
+    ]
+    assert store.active_overrides(T0 + timedelta(minutes=11)) == {}  # the machine's, not ours
