@@ -208,6 +208,11 @@ class QuietTicks:
         return True
 
 
+def tick_minutes(config: Config) -> int:
+    """The control interval in whole scenario minutes (the plant steps one minute)."""
+    return max(1, round(config.control.interval_s / 60.0))
+
+
 def run_ems(
     scenario: Scenario,
     config: Config,
@@ -216,7 +221,8 @@ def run_ems(
     progress: Progress | None = None,
     skip_quiet: bool = True,
 ) -> RunResult:
-    """The Site (engine and machines) drives the simulated house once a minute.
+    """The Site (engine and machines) drives the simulated house every
+    `control.interval_s` (rounded to whole minutes; the default is every minute).
 
     `skip_quiet` leaves out the ticks where nothing can change (see QuietTicks)."""
     t0 = time.perf_counter()
@@ -232,11 +238,12 @@ def run_ems(
     step = site.step
     confirm = site.confirm
     quiet = QuietTicks(site, config) if skip_quiet else None
+    every = tick_minutes(config)
     for _ in range(scenario.minutes):
         advance()
         now: datetime = plant.now
-        snap = snapshot()
-        if quiet is not None and quiet(snap, now):
+        snap = None if plant.index % every else snapshot()
+        if snap is None or (quiet is not None and quiet(snap, now)):
             if trace is not None:
                 trace.record(plant)
             if progress is not None and plant.index % PROGRESS_EVERY == 0:

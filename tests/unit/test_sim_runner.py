@@ -183,3 +183,12 @@ def test_json_on_stdout_keeps_stdout_pure_json(capsys: pytest.CaptureFixture[str
     data = json.loads(captured.out)
     assert data["runs"]["ems"]["pv_kwh"] == pytest.approx(data["runs"]["baseline"]["pv_kwh"])
     assert "self-consumption" in captured.err
+
+
+def test_the_site_ticks_at_the_configured_control_interval() -> None:
+    scn = load("s2_spring_fast_clouds")
+    cfg = parse_config({"control": {"interval_s": 180}})
+    run = run_ems(scn, cfg, skip_quiet=False)
+    assert run.transitions
+    # Ticks come at the end of minutes 3, 6, 9 ... of the scenario.
+    assert all((t.at - scn.start).total_seconds() % 180 == 0 for t in run.transitions)
