@@ -5,8 +5,10 @@ Open with `Store.open(path)` (checks the file, migrates to head, WAL + foreign k
 
 Writes made every tick never raise: a full disk or a locked database is logged, counted in
 `failures` (and `failures_by_op`) and reported by returning False, so control goes on.
-    record_transitions(transitions) -> bool
+    record_transitions(transitions) -> bool  (a failed batch is kept and written first by the
+                                              next tick write: never resend it)
     record_command(load, on, reason, ok, error, latency_s, at, dry_run=False, *, renew=False)
+                                             -> bool (successful renewals are not stored)
     record_sample(at, snapshot, statuses, *, surplus_w=None) -> bool
     prune(now) -> bool                      samples (and old renewals/forecasts) past retention
     put_forecast(source_key, fetched_at, payload_json) -> bool
@@ -18,7 +20,12 @@ Overrides are set by people and raise StoreError when they cannot be stored:
     active_overrides(now) -> dict[LoadId, Override]     the owner's, in force at `now`
     override_records(now=None, *, active_only=True, load=None) -> list[OverrideRecord]
 Start-up: restore_statuses(now, config=None, *, record=True) -> dict[LoadId, LoadStatus]
-(see emsctl.store.restore). Queries: history(), samples(), commands(), stats() (see queries.py).
+(see emsctl.store.restore). Queries (raise SQLAlchemyError on failure, for the UI and CLI):
+    history(load=None, since=None, until=None, limit=100, offset=0, *, now=None)
+        -> list[HistoryRow]                   transitions and overrides merged, newest first
+    samples(since, until=None) -> list[SampleRecord]          oldest first, for the chart
+    commands(load=None, since=None, limit=100) -> list[CommandRecord]
+    stats(days=7, config=None, now=None, load=None) -> list[DayStats]   see queries.py
 """
 
 from __future__ import annotations
