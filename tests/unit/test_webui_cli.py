@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import io
+import logging
+from collections.abc import Iterator
 
 import pytest
 from werkzeug.security import check_password_hash
 
 from emsctl.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging() -> Iterator[None]:
+    """main() reconfigures the root logger onto the captured stderr; undo that afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, stdin: str, *argv: str) -> int:
