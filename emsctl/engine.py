@@ -354,6 +354,11 @@ def evaluate(
     for load in order:
         _decide_event(load, js, tick)
 
+    # A person's hand, the owner's override or a lost device decided this tick for the load
+    # already: it does not compete for the start or shed slot.
+    for j in js.values():
+        if j.event is not None:
+            j.candidate_start = j.candidate_shed = j.failsafe_shed = False
     # Rule 4: one start and one shed per tick, not while the last switch settles.
     if not settling:
         for load in order:
@@ -580,7 +585,6 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
                 ):
                     pj.event = Event.BRAKE
                     pj.release = Release.EXCLUSION
-                    pj.candidate_shed = pj.failsafe_shed = False
                     pj.reasons.append(f"making way for {load.value}, forced on by the owner")
             j.reasons.append(
                 f"force on waits: exclusive with {', '.join(p.value for p in blocked_by)}"

@@ -121,6 +121,29 @@ def test_only_the_highest_priority_ready_load_starts_in_a_tick() -> None:
     assert "waiting: another load takes this tick's start" in verdict(d, DHW).reasons
 
 
+def test_a_person_or_the_owner_beats_the_ticks_start() -> None:
+    # SG-Ready and DHW are ready to start. A person switches SG-Ready's relay on in this very
+    # tick, and the owner forces DHW off: neither is started by the EMS, and the start slot
+    # is not given to either.
+    from emsctl.model import Mode, Override
+
+    sts = statuses(
+        status(SG, State.ARMING, since=T0 - s(300), relay_on=True),
+        status(
+            DHW,
+            State.ARMING,
+            since=T0 - s(300),
+            override=Override(Mode.FORCE_OFF, created_at=T0 - s(10)),
+        ),
+        status(WA, State.ARMING, since=T0 - s(300)),
+    )
+    d = decide(snap(grid=-9000, soc=80), sts)
+    assert verdict(d, SG).event is Event.DETECT_MANUAL
+    assert verdict(d, DHW).event is Event.FORCE_OFF
+    assert verdict(d, WA).event is Event.START
+    assert not any("another load takes" in r for x in (SG, DHW) for r in verdict(d, x).reasons)
+
+
 def test_a_lower_priority_load_starts_when_the_higher_one_is_not_ready() -> None:
     sts = statuses(
         status(SG, State.ARMING, since=T0 - s(100)),
