@@ -13,7 +13,7 @@ from datetime import datetime
 from datetime import time as dtime
 
 from emsctl.adapters.base import AdapterError
-from emsctl.config import Config, WallboxConfig
+from emsctl.config import Config, LoadConfig, WallboxConfig
 from emsctl.engine import effective_gate, forecast_shift
 from emsctl.model import LoadId, LoadReading, Snapshot, State, Transition
 from emsctl.sim.adapters import SimHouse
@@ -137,55 +137,54 @@ class QuietTicks:
     DESIGN.md allows it ("ticks where nothing can change need not send events"). The test is
     deliberately narrow: fresh grid and SOC data, no timed condition being watched, every
     load off (or in a cooldown that has not ended) with no override and no command in
-    flight, no wallbox in its fallback window, and for every load off a start impossible
-    because the SOC is below its lowest possible gate or the surplus below its start
-    threshold or (SG-Ready) it is too warm outside. The in-memory devices change only on our
-    commands and their own dead-man timers, which run only while a load is on, so no manual
-    change can go unseen. tests/unit/test_sim_runner.py checks that a replay with skipping
-    makes exactly the transitions of one without.
+    flight, and for every load off a start impossible: the emergency brake holds (it blocks
+    every start, the night fallback's too), or the load is outside its fallback window and
+    its SOC gate (the lowest the forecast could make it), its start threshold or (SG-Ready)
+    the outdoor limit is not met. The in-memory devices change only on our commands and
+    their own dead-man timers, which run only while a load is on, so no manual change can go
+    unseen. tests/unit/test_sim_runner.py checks that a replay with skipping makes exactly
+    the transitions of one without.
     """
 
     def __init__(self, site: Site, config: Config) -> None:
         self.site = site
         self.config = config
-        self.loads = [(load, config.loads.get(load)) for load in config.enabled_loads()]
+        self.brake_soc = config.control.brake_soc
         self.skipped = 0
-        tz = config.control.tz
-        self._tz = tz
-        self._fallbacks = [
-            cfg.fallback
-            for _, cfg in self.loads
-            if isinstance(cfg, WallboxConfig) and cfg.fallback.enabled
-        ]
-        # Local minute of the day -> inside some wallbox's fallback window.
-        self._window = bytearray(
-            any(fb.covers(dtime(m // 60, m % 60)) for fb in self._fallbacks) for m in range(1440)
-        )
+        self._tz = config.control.tz
+        # Per load: its config and, for a wallbox with a fallback, a table of the local
+        # minutes of the day inside its window.
+        self.loads: list[tuple[LoadId, LoadConfig, bytearray | None]] = []
+        for load in config.enabled_loads():
+            cfg = config.loads.get(load)
+            window = None
+            if isinstance(cfg, WallboxConfig) and cfg.fallback.enabled:
+                fb = cfg.fallback
+                window = bytearray(fb.covers(dtime(m // 60, m % 60)) for m in range(1440))
+            self.loads.append((load, cfg, window))
         self._offset_hour = -1
         self._offset_s = 0
 
-    def _fallback_now(self, now: datetime) -> bool:
-        if not self._fallbacks:
-            return False
+    def _local_minute(self, now: datetime) -> int:
         ts = int(now.timestamp())
         hour = ts // 3600
         if hour != self._offset_hour:  # the zone's offset changes only on the hour
             off = now.astimezone(self._tz).utcoffset()
             self._offset_s = int(off.total_seconds()) if off is not None else 0
             self._offset_hour = hour
-        return bool(self._window[((ts + self._offset_s) // 60) % 1440])
+        return ((ts + self._offset_s) // 60) % 1440
 
     def __call__(self, snapshot: Snapshot, now: datetime) -> bool:
         grid = snapshot.grid_w
         soc = snapshot.soc_pct
         if grid is None or soc is None or self.site.watch:
             return False
-        if self._fallback_now(now):
-            return False
+        braked = soc < self.brake_soc
         surplus = -grid + (snapshot.battery_w or 0.0)
-        shift = forecast_shift(snapshot, self.config)[0] if snapshot.forecast else 0.0
+        shift = -1.0  # computed once, when first needed
+        minute = -1
         models = self.site.models
-        for load, cfg in self.loads:
+        for load, cfg, window in self.loads:
             m = models[load]
             if m.override is not None or m.command_pending:
                 return False
@@ -196,8 +195,18 @@ class QuietTicks:
                 continue
             if state != _OFF:
                 return False
-            gate = min(cfg.gate_pct, effective_gate(cfg, self.config, shift))
-            if soc < gate or surplus < cfg.start_threshold_w:
+            if braked:
+                continue
+            if window is not None:
+                if minute < 0:
+                    minute = self._local_minute(now)
+                if window[minute]:
+                    return False
+            if surplus < cfg.start_threshold_w:
+                continue
+            if shift < 0:
+                shift = forecast_shift(snapshot, self.config)[0] if snapshot.forecast else 0.0
+            if soc < min(cfg.gate_pct, effective_gate(cfg, self.config, shift)):
                 continue
             max_out = getattr(cfg, "max_outdoor_c", None)
             out = snapshot.outdoor_c

@@ -16,6 +16,7 @@ from emsctl.model import LoadId, State, Transition
 from emsctl.sim.cli import SIM_DEFAULTS, default_config
 from emsctl.sim.runner import Trace, run_baseline, run_ems
 from emsctl.sim.scenario import load
+from tests.conftest import SCENARIOS
 from tests.unit.sim_helpers import scenario
 
 
@@ -103,7 +104,15 @@ def test_flapping_clouds_cause_no_cycle_shorter_than_a_minimum_runtime() -> None
             assert k.short_cycles == 0, load_id
 
 
-@pytest.mark.parametrize("name", ["s2_spring_fast_clouds", "s5_car_a_arrives_full"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "s2_spring_fast_clouds",
+        "s5_car_a_arrives_full",
+        str(SCENARIOS / "s3_winter_low_pv.csv"),  # low SOC: nights under the brake
+        str(SCENARIOS / "s8_data_gaps.csv"),  # missing data: fail-safe watch
+    ],
+)
 def test_skipping_quiet_ticks_gives_exactly_the_same_transitions(name: str) -> None:
     scn = load(name)
     cfg = parse_config({**SIM_DEFAULTS, "forecast": {"enabled": True}})
