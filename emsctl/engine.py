@@ -381,7 +381,9 @@ def evaluate(
 
     if shift_reason:
         for j in js.values():
-            if j.gate != j.cfg.gate_pct:
+            # Only where the gate is what decides: not for a person's or the owner's doing.
+            automatic = j.status.state in (State.OFF, State.ARMING, *EMS_RUNNING)
+            if j.gate != j.cfg.gate_pct and automatic and j.event not in _BY_PEOPLE:
                 j.reasons.append(
                     f"{shift_reason}: gate {fmt_pct(j.cfg.gate_pct)} -> {fmt_pct(j.gate)}"
                 )
@@ -402,6 +404,10 @@ def evaluate(
         for load, j in js.items()
     }
     return Decision(verdicts=verdicts, watch=new_watch, surplus_w=surplus, notes=tuple(notes))
+
+
+#: Events that come from a person, the owner or a device that needs one.
+_BY_PEOPLE = (Event.DETECT_MANUAL, Event.LOSE, Event.FORCE_ON, Event.FORCE_OFF, Event.AUTO)
 
 
 def _enforce_exclusion(js: dict[LoadId, _Judgement], order: list[LoadId], config: Config) -> None:

@@ -4,6 +4,8 @@ of tests/unit/corekit.py's config (the house's numbers)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from emsctl.engine import effective_gate, fmt_s, fmt_w, forecast_shift
@@ -414,6 +416,20 @@ def test_forecast_lets_wb_a_start_below_its_configured_gate_and_says_why() -> No
     assert not any("forecast" in r for r in verdict(d, SG).reasons)
     # Without the forecast the same house keeps WB A waiting.
     assert not verdict(decide(snap(grid=-6000, soc=60)), WA).start_ok
+
+
+def test_forecast_reason_is_not_given_where_a_person_or_the_owner_decides() -> None:
+    from emsctl.model import Mode, Override
+
+    sts = statuses(
+        status(WA, State.OFF, relay_on=True),  # switched on by hand now
+        status(WB, State.OFF, override=Override(Mode.FORCE_OFF, created_at=T0)),
+        status(DHW, State.MANUAL, relay_on=True, manual_until=T0 + timedelta(hours=1)),
+    )
+    cfg = make_config(loads_patch(dhw={"gate_pct": 70}))
+    d = decide(snap(grid=-6000, soc=60, forecast=_fc(4800)), sts, cfg)
+    for load in (WA, WB, DHW):
+        assert not any("forecast" in r for r in verdict(d, load).reasons), load
 
 
 @pytest.mark.parametrize(("soc", "keeps"), [(52.0, True), (51.9, False)])
