@@ -140,6 +140,9 @@ class Controller:
     def request_tick(self) -> None:
         self.wake.set()
 
+    def now(self) -> datetime:
+        return self._now()
+
     # -- one tick -------------------------------------------------------------------------------
 
     def tick(self) -> StatusReport:

@@ -59,7 +59,6 @@ class Daemon:
         self.store: Any = None
         self.metrics_server: Any = None
         self.web_server: Any = None
-        self._web_thread: threading.Thread | None = None
         self._lock_handle: Any = None
 
     # -- start-up --------------------------------------------------------------------------------
@@ -114,27 +113,15 @@ class Daemon:
         self._lock_handle = runlock.acquire(runlock.lock_path(db))
 
     def _start_web(self, config: Config) -> None:
-        try:
-            from webui import create_app
-            from webui.serve import serve
-        except ImportError as exc:  # the UI is optional for the control loop
-            log.warning("web UI not available: %s", exc)
-            return
+        from webui import create_app
+        from webui.serve import serve
+
         assert self.controller is not None
         app = create_app(config, self.store, self.controller)
+        # serve() warns by itself when the UI listens beyond localhost without a password.
         self.web_server = serve(app, config.webui.bind, config.webui.port)
-        port = getattr(self.web_server, "effective_port", config.webui.port)
-        self.opts.banner(f"web UI: http://{_host(config.webui.bind)}:{port}/")
-        if config.webui.bind not in ("127.0.0.1", "localhost", "::1") and not (
-            config.webui.password_hash
-        ):
-            log.warning(
-                "the web UI listens on %s without a password: anyone on the network can "
-                "switch the loads; set webui.password_hash (emsctl webui hash-password)",
-                config.webui.bind,
-            )
-        self._web_thread = threading.Thread(target=self.web_server.run, name="webui", daemon=True)
-        self._web_thread.start()
+        self.web_server.start()
+        self.opts.banner(f"web UI: {self.web_server.url}/")
 
     # -- the loop --------------------------------------------------------------------------------
 

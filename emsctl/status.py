@@ -112,3 +112,8 @@ class ControllerHandle(Protocol):
     def request_tick(self) -> None:
         """Run a tick as soon as possible (after an override was stored)."""
         ...
+
+    def now(self) -> datetime:
+        """The controller's time: the wall clock, or the simulated clock in the demo. The UI
+        stamps overrides and measures ages with it."""
+        ...

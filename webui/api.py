@@ -13,7 +13,6 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 
-from emsctl import clock
 from emsctl.model import Mode
 from emsctl.store.db import StoreError
 from webui.auth import current_user, logged_in
@@ -34,7 +33,7 @@ def error(message: str, status: int) -> tuple[Response, int]:
 @bp.get("/status")
 def status() -> ResponseReturnValue:
     ctx = ui()
-    now = clock.now()
+    now = ctx.controller.now()
     stored = stored_overrides(ctx, now)
     overrides: dict[str, Any] | None = None
     if stored is not None:

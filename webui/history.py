@@ -10,7 +10,6 @@ from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
-from emsctl import clock
 from emsctl.store.records import HistoryRow
 from webui import chart
 from webui import format as fmt
@@ -115,7 +114,7 @@ def _chart(ctx: UiContext, now: datetime) -> Markup:
 @bp.get("/history")
 def index() -> ResponseReturnValue:
     ctx = ui()
-    now = clock.now()
+    now = ctx.controller.now()
     svg = _chart(ctx, now)
     args = {k: v for k, v in request.args.items() if k in ("load", "since", "until", "offset")}
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from emsctl import clock
 from emsctl.model import LoadId, Mode
 from webui.context import UiContext
 
@@ -94,7 +93,7 @@ def apply_override(
     """
     load = parse_load(ctx, load_raw)
     mode = parse_mode(mode_raw)
-    now = clock.now()
+    now = ctx.controller.now()
     if mode is Mode.AUTO:
         ctx.store.clear_override(load, cleared_by=user, at=now)
         result = OverrideResult(load=load, mode=mode, expires_at=None, created_by=user)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from emsctl import clock
 from emsctl.store.db import StoreError
 from webui.auth import current_user
 from webui.context import ui
@@ -22,7 +21,7 @@ bp = Blueprint("status", __name__)
 
 def _page() -> Page:
     ctx = ui()
-    now = clock.now()
+    now = ctx.controller.now()
     return build_page(ctx, ctx.controller.latest(), now, stored_overrides(ctx, now))
 
 

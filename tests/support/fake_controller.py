@@ -129,6 +129,10 @@ class FakeController:
         if publish:
             self.tick()
 
+    def now(self) -> datetime:
+        """The daemon's controller answers with its own clock: the wall clock here."""
+        return clock.now()
+
     def latest(self) -> StatusReport | None:
         with self._lock:
             return self._report
