@@ -111,6 +111,14 @@ def rss_after_an_hour() -> None:
         "--db",
         f"{tmp}/ems.db",
     ]
+    # A daemon that runs for years opens an existing database (a migration happens once, at
+    # an upgrade): create it first, as the installation's first start would.
+    subprocess.run(
+        [sys.executable, "-m", "emsctl.cli", "db", "upgrade", "--db", f"{tmp}/ems.db"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     samples: list[float] = []

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 MEMORY = ":memory:"
 SQLITE_HEADER = b"SQLite format 3\x00"
 VERSION_TABLE = "alembic_version"
+#: The newest migration in migrations/versions (a test keeps it equal to Alembic's head). A
+#: database already at this revision opens without importing Alembic, which saves the daemon
+#: about 11 MB of memory for its whole life.
+HEAD_REVISION = "0001"
 
 
 class StoreError(Exception):

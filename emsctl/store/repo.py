@@ -60,8 +60,15 @@ from emsctl.model import (
     State,
     Transition,
 )
-from emsctl.store import migrate, queries
-from emsctl.store.db import MEMORY, StoreError, check_path, inspect_file, make_engine
+from emsctl.store import queries
+from emsctl.store.db import (
+    HEAD_REVISION,
+    MEMORY,
+    StoreError,
+    check_path,
+    inspect_file,
+    make_engine,
+)
 from emsctl.store.models import (
     Base,
     CommandRow,
@@ -206,12 +213,17 @@ class Store:
         p = Path(path).expanduser()
         if check_path(p, create=create):
             info = inspect_file(p)
-            unknown = [r for r in info.revisions if not migrate.known_revision(r)]
+            unknown = [
+                r
+                for r in info.revisions
+                if r != HEAD_REVISION and not _migrations().known_revision(r)
+            ]
             if unknown:
                 raise StoreError(
                     p,
                     f"its schema revision {', '.join(unknown)} is newer than this EMS knows "
-                    f"(newest here: {migrate.head_revision()}); it was written by a newer EMS. "
+                    f"(newest here: {_migrations().head_revision()}); "
+                    "it was written by a newer EMS. "
                     "Install that version again or restore a backup; the file was left untouched.",
                 )
             ours = {"alembic_version", *(t.name for t in _tables())}
@@ -249,12 +261,22 @@ class Store:
         return store
 
     def _migrate(self, to_head: bool) -> None:
-        if to_head:
+        if to_head and self._revision_sql() != HEAD_REVISION:
+            migrate = _migrations()
             before = migrate.current_revision(self.engine)
             migrate.upgrade(self.engine)
             after = migrate.current_revision(self.engine)
             if before != after:
                 log.info("database %s migrated from %s to %s", self.path, before, after)
+
+    def _revision_sql(self) -> str | None:
+        """The database's schema revision read with plain SQL (None: not yet migrated)."""
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        except OperationalError:  # no version table yet: a new database
+            return None
+        return str(rows[0][0]) if len(rows) == 1 else None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -274,7 +296,8 @@ class Store:
         self.close()
 
     def revision(self) -> str | None:
-        return migrate.current_revision(self.engine)
+        rev: str | None = _migrations().current_revision(self.engine)
+        return rev
 
     # ------------------------------------------------------------------ failure policy
 
@@ -800,3 +823,10 @@ def _cause(exc: BaseException) -> str:
 
 
 __all__ = ["Store", "StoreError"]
+
+
+def _migrations() -> Any:
+    """The Alembic side of the store, imported only when a migration may be due."""
+    from emsctl.store import migrate
+
+    return migrate

@@ -152,3 +152,10 @@ def test_store_migrates_from_an_installed_layout_without_the_source_tree(tmp_pat
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == migrate.head_revision()
+
+
+def test_head_revision_constant_matches_the_migrations() -> None:
+    """Store.open skips Alembic for a database at HEAD_REVISION; it must be the real head."""
+    from emsctl.store.db import HEAD_REVISION
+
+    assert migrate.head_revision() == HEAD_REVISION
