@@ -113,7 +113,9 @@ def test_a_person_beats_an_active_override() -> None:
     assert verdict(decide(snap(), statuses(st)), WB).event is Event.DETECT_MANUAL
 
 
-@pytest.mark.parametrize(("left_s", "event"), [(1, None), (0, Event.MANUAL_END)])
+@pytest.mark.parametrize(
+    ("left_s", "event"), [(1, None), (0, Event.MANUAL_END), (-1, Event.MANUAL_END)]
+)
 def test_manual_hold_ends_at_manual_until(left_s: float, event: Event | None) -> None:
     st = status(WA, State.MANUAL, since=HOUR_AGO, relay_on=True, manual_until=T0 + s(left_s))
     v = verdict(decide(snap(), statuses(st)), WA)
@@ -202,7 +204,9 @@ def test_override_is_active_until_its_expiry() -> None:
 # --------------------------------------------------------------------------- cooldown
 
 
-@pytest.mark.parametrize(("left_s", "event"), [(1, None), (0, Event.COOL_DOWN_END)])
+@pytest.mark.parametrize(
+    ("left_s", "event"), [(1, None), (0, Event.COOL_DOWN_END), (-1, Event.COOL_DOWN_END)]
+)
 def test_cooldown_ends_at_cooldown_until(left_s: float, event: Event | None) -> None:
     st = status(SG, State.COOLDOWN, since=HOUR_AGO, cooldown_until=T0 + s(left_s))
     v = verdict(decide(snap(grid=-5000, soc=90), statuses(st)), SG)

@@ -72,13 +72,13 @@ def test_arm_and_cancel() -> None:
     assert send(m, Event.DISARM_START, T0 + s(60)) is State.OFF
 
 
-@pytest.mark.parametrize(("armed_s", "started"), [(239, False), (240, True)])
+@pytest.mark.parametrize(("armed_s", "started"), [(239, False), (240, True), (241, True)])
 def test_start_is_refused_before_on_delay(armed_s: float, started: bool) -> None:
     m = machine(State.ARMING, since=T0 - s(armed_s))
     assert send(m, Event.START) is (State.ON if started else State.ARMING)
 
 
-@pytest.mark.parametrize(("off_s", "started"), [(299, False), (300, True)])
+@pytest.mark.parametrize(("off_s", "started"), [(299, False), (300, True), (301, True)])
 def test_start_is_refused_before_min_off(off_s: float, started: bool) -> None:
     m = machine(State.ARMING, since=HOUR_AGO, off_since=T0 - s(off_s))
     assert send(m, Event.START) is (State.ON if started else State.ARMING)
@@ -152,7 +152,7 @@ def test_release_without_an_early_release_reason_is_refused(release: Release | N
     assert send(m, Event.RELEASE, verdict=_verdict(release)) is State.ON
 
 
-@pytest.mark.parametrize(("left_s", "over"), [(1, False), (0, True)])
+@pytest.mark.parametrize(("left_s", "over"), [(1, False), (0, True), (-1, True)])
 def test_cooldown_ends_only_when_it_is_over(left_s: float, over: bool) -> None:
     m = machine(State.COOLDOWN, cooldown_until=T0 + s(left_s))
     assert send(m, Event.COOL_DOWN_END) is (State.OFF if over else State.COOLDOWN)
