@@ -336,6 +336,16 @@ def evaluate(
         if max_out is not None and snapshot.outdoor_c is not None and snapshot.outdoor_c > max_out:
             j.keep_ok = False
             j.reasons.append(f"outdoor {snapshot.outdoor_c:.1f}°C > {max_out:g}°C")
+        # Rule 7 while running: two exclusive loads can only both be on by a person's doing
+        # (adopted after a manual hold). The EMS gives way, by the ordinary stop: to a load
+        # it does not drive, and to a higher-priority one it does.
+        for peer in sorted(_exclusive_peers(load, config)):
+            pst = js[peer].status if peer in js else None
+            if pst is None or not _output_is_on(pst):
+                continue
+            if pst.state not in EMS_RUNNING or order.index(peer) < order.index(load):
+                j.keep_ok = False
+                j.reasons.append(f"exclusive with {peer.value}, which is running")
 
     tick = _Tick(
         snapshot=snapshot,

@@ -265,6 +265,7 @@ def check_tick(
         assert (v.event is None) == (load not in moved), (load, v.event, v.reasons)
     assert len(result.transitions) == len(moved)
 
+    fresh = snapshot.grid_w is not None and snapshot.soc_pct is not None
     # A person's hand is always seen; the owner's Force off always holds the output off.
     for load, status in pre.items():
         if status.reading.available and manual_change(status) is not None:
@@ -273,13 +274,24 @@ def check_tick(
         if ov is not None and ov.mode is Mode.FORCE_OFF and ov.active(now):
             assert post[load].state not in OUTPUT_ON, (load, post[load])
 
+    # Two exclusive loads both on (a person's doing): the EMS keeps neither below the other.
+    if fresh:
+        order = cfg.enabled_loads()
+        for load, v in verdicts.items():
+            if pre[load].state not in EMS_RUNNING:
+                continue
+            for peer in _peers(cfg, load):
+                p = pre[peer]
+                on = p.state in OUTPUT_ON or p.reading.relay_on is True
+                if on and (p.state not in EMS_RUNNING or order.index(peer) < order.index(load)):
+                    assert not v.keep_ok, (load, peer, v)
+
     # No more than one start and one shed per tick, none while the last switch settles.
     assert events.count("start") <= 1 and events.count("shed") <= 1
     switches = [x for st in pre.values() for x in (st.on_since, st.off_since) if x is not None]
     if switches and (now - max(switches)).total_seconds() < c.settle_s:
         assert "start" not in events and "shed" not in events
 
-    fresh = snapshot.grid_w is not None and snapshot.soc_pct is not None
     for t in result.transitions:
         before = pre[t.load]
         lc = cfg.loads.get(t.load)

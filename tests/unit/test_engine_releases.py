@@ -132,6 +132,29 @@ def test_load_cannot_start_while_an_exclusive_peer_is_on(peer: object) -> None:
     assert "exclusive with wb_a, which is running" in v.reasons
 
 
+def test_of_two_exclusive_loads_running_by_a_persons_doing_the_lower_one_gives_way() -> None:
+    # Both adopted after manual holds: WB B (lower priority) stops the ordinary way.
+    sts = statuses(
+        status(WA, State.ON, since=HOUR_AGO, power_w=2000),
+        status(WB, State.ON, since=HOUR_AGO),
+    )
+    d = decide(snap(grid=-3000, soc=95), sts)
+    assert verdict(d, WA).keep_ok
+    assert verdict(d, WB).event is Event.WEAKEN
+    assert "exclusive with wb_a, which is running" in verdict(d, WB).reasons
+
+
+def test_an_ems_driven_load_gives_way_to_a_peer_a_person_switched_on() -> None:
+    sts = statuses(
+        status(WA, State.ON, since=HOUR_AGO, power_w=2000),
+        status(WB, State.MANUAL, since=HOUR_AGO, relay_on=True, manual_until=T0 + s(600)),
+    )
+    d = decide(snap(grid=-3000, soc=95), sts)
+    assert verdict(d, WA).event is Event.WEAKEN
+    assert "exclusive with wb_b, which is running" in verdict(d, WA).reasons
+    assert verdict(d, WB).event is None
+
+
 def test_load_may_start_when_its_peer_is_manual_but_off() -> None:
     sts = statuses(
         status(WB, State.ARMING, since=T0 - s(600)),
