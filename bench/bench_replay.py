@@ -10,6 +10,7 @@ enforced (see docs/performance.md).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import resource
 import statistics
@@ -157,7 +158,10 @@ def main() -> int:
             flush=True,
         )
         minutes = scn.minutes
+        # Site, machines and simulated devices refer to each other: free them before the
+        # next year is read (the reader pauses the cyclic collector).
         del scn, ems_run, base_run
+        gc.collect()
     assert ems is not None and base is not None
     med_read = statistics.median(read_s)
     med_ems = statistics.median(ems_s)
