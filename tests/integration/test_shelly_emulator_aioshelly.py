@@ -16,6 +16,7 @@ import json
 import re
 import socket
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import aiohttp
@@ -39,7 +40,10 @@ T = TypeVar("T")
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coro, timeout=30))
+    # On a thread of its own: Playwright's sync API (browser tests, same session) keeps an
+    # event loop running on the main thread, where asyncio.run() refuses to start.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, asyncio.wait_for(coro, timeout=30)).result()
 
 
 class _LoopbackResolver(AbstractResolver):
