@@ -20,9 +20,10 @@ from emsctl.sim.scenario import Scenario
 
 #: Measurements the simulated collector reports, in the order of its sample lists.
 _NAMES: Final = ("grid_w", "pv_w", "battery_w", "soc_pct", "compressor_w", "outdoor_c", "dhw_c")
-_GRID, _PV, _BAT, _SOC, _COMP, _OUT, _DHW = range(7)
+#: Positions in the value lists of `SimCollector.visible` (and its samples).
+V_GRID, V_PV, V_BAT, V_SOC, V_COMP, V_OUT, V_DHW = range(7)
 #: Which measurements come from the Viessmann exporter (scraped less often).
-_VIESSMANN: Final = (_COMP, _OUT, _DHW)
+_VIESSMANN: Final = (V_COMP, V_OUT, V_DHW)
 _NONE7: Final[list[float | None]] = [None] * 7
 _NEVER: Final[list[float]] = [float("-inf")] * 7
 
@@ -59,24 +60,37 @@ class SimCollector:
         values = list(self._values)
         times = list(self._times)
         if self._house_gap is None or not self._house_gap[i]:
-            values[_GRID] = p.grid_w
-            times[_GRID] = t
+            values[V_GRID] = p.grid_w
+            times[V_GRID] = t
         if self._pv_gap is None or not self._pv_gap[i]:
             # The inverter's values arrive together; a collector outage loses all of them.
-            values[_PV] = p.pv_w
-            values[_BAT] = p.battery_w
-            values[_SOC] = p.soc_pct
-            times[_PV] = times[_BAT] = times[_SOC] = t
+            values[V_PV] = p.pv_w
+            values[V_BAT] = p.battery_w
+            values[V_SOC] = p.soc_pct
+            times[V_PV] = times[V_BAT] = times[V_SOC] = t
         if i % self.scrape == 0:
-            values[_COMP] = p.compressor_w
-            values[_DHW] = p.dhw_c
-            times[_COMP] = times[_DHW] = t
+            values[V_COMP] = p.compressor_w
+            values[V_DHW] = p.dhw_c
+            times[V_COMP] = times[V_DHW] = t
             if self._out_gap is None or not self._out_gap[i]:
-                values[_OUT] = p.outdoor_c
-                times[_OUT] = t
+                values[V_OUT] = p.outdoor_c
+                times[V_OUT] = t
         self._values = values
         self._times = times
         self._ring.append((values, times))
+
+    def visible(self, now_s: float) -> list[float | None]:
+        """The values `collect` would report `now_s` seconds after the scenario start, in
+        the order grid, PV, battery, SOC, compressor, outdoor, DHW (for the replay's cheap
+        look before a Snapshot is built)."""
+        if not self._ring:
+            return list(_NONE7)
+        values, times = self._ring[0] if len(self._ring) <= self.lag else self._ring[-1 - self.lag]
+        max_age = self.max_age_s
+        return [
+            v if v is not None and now_s - t <= max_age else None
+            for v, t in zip(values, times, strict=True)
+        ]
 
     def collect(self, at: datetime, forecast: Forecast | None = None) -> Snapshot:
         """The snapshot at `at` (normally the plant's `now`), with `forecast` attached."""
@@ -97,13 +111,13 @@ class SimCollector:
                 seen[k] = v
         return Snapshot(
             at=at,
-            grid_w=seen[_GRID],
-            pv_w=seen[_PV],
-            battery_w=seen[_BAT],
-            soc_pct=seen[_SOC],
-            compressor_w=seen[_COMP],
-            outdoor_c=seen[_OUT],
-            dhw_c=seen[_DHW],
+            grid_w=seen[V_GRID],
+            pv_w=seen[V_PV],
+            battery_w=seen[V_BAT],
+            soc_pct=seen[V_SOC],
+            compressor_w=seen[V_COMP],
+            outdoor_c=seen[V_OUT],
+            dhw_c=seen[V_DHW],
             ages_s=ages,
             forecast=forecast,
         )
@@ -258,10 +272,9 @@ class SimHouse:
 
     def advance(self) -> None:
         """Simulate one minute: dead-man timers, then the plant, then the samples."""
-        now = self.plant.now
         for relay in self.relays.values():
             if relay.deadline is not None:
-                relay.expire(now)
+                relay.expire(self.plant.now)
         self.plant.step()
         self.collector.record()
 

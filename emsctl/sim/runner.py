@@ -16,7 +16,7 @@ from emsctl.adapters.base import AdapterError
 from emsctl.config import Config, LoadConfig, WallboxConfig
 from emsctl.engine import effective_gate, forecast_shift
 from emsctl.model import LoadId, LoadReading, Snapshot, State, Transition
-from emsctl.sim.adapters import SimHouse
+from emsctl.sim.adapters import V_BAT, V_GRID, V_OUT, V_SOC, SimHouse
 from emsctl.sim.plant import BUFFER, DHW, Plant
 from emsctl.sim.report import Kpis, Report, kpis
 from emsctl.sim.scenario import Scenario
@@ -164,6 +164,8 @@ class QuietTicks:
             self.loads.append((load, cfg, window))
         self._offset_hour = -1
         self._offset_s = 0
+        #: The snapshot `check` had to build this tick, if any.
+        self.made: Snapshot | None = None
 
     def _local_minute(self, now: datetime) -> int:
         ts = int(now.timestamp())
@@ -175,12 +177,31 @@ class QuietTicks:
         return ((ts + self._offset_s) // 60) % 1440
 
     def __call__(self, snapshot: Snapshot, now: datetime) -> bool:
-        grid = snapshot.grid_w
-        soc = snapshot.soc_pct
+        """Whether the tick with this snapshot is quiet."""
+        return self.check(
+            snapshot.grid_w,
+            snapshot.soc_pct,
+            snapshot.battery_w,
+            snapshot.outdoor_c,
+            now,
+            lambda: snapshot,
+        )
+
+    def check(
+        self,
+        grid: float | None,
+        soc: float | None,
+        battery: float | None,
+        outdoor: float | None,
+        now: datetime,
+        snapshot: Callable[[], Snapshot],
+    ) -> bool:
+        """The same test on the bare values; `snapshot()` is called only when the forecast's
+        gate shift must be known, and its result kept in `made` for the tick."""
         if grid is None or soc is None or self.site.watch:
             return False
         braked = soc < self.brake_soc
-        surplus = -grid + (snapshot.battery_w or 0.0)
+        surplus = -grid + (battery or 0.0)
         shift = -1.0  # computed once, when first needed
         minute = -1
         models = self.site.models
@@ -205,12 +226,12 @@ class QuietTicks:
             if surplus < cfg.start_threshold_w:
                 continue
             if shift < 0:
-                shift = forecast_shift(snapshot, self.config)[0] if snapshot.forecast else 0.0
+                snap = self.made = snapshot()
+                shift = forecast_shift(snap, self.config)[0] if snap.forecast else 0.0
             if soc < min(cfg.gate_pct, effective_gate(cfg, self.config, shift)):
                 continue
             max_out = getattr(cfg, "max_outdoor_c", None)
-            out = snapshot.outdoor_c
-            if max_out is not None and out is not None and out > max_out:
+            if max_out is not None and outdoor is not None and outdoor > max_out:
                 continue
             return False
         self.skipped += 1
@@ -248,16 +269,24 @@ def run_ems(
     confirm = site.confirm
     quiet = QuietTicks(site, config) if skip_quiet else None
     every = tick_minutes(config)
+    visible = house.collector.visible
     for _ in range(scenario.minutes):
         advance()
+        index = plant.index
         now: datetime = plant.now
-        snap = None if plant.index % every else snapshot()
-        if snap is None or (quiet is not None and quiet(snap, now)):
+        skip = index % every != 0
+        if not skip and quiet is not None:
+            # A cheap look at the bare values first: most ticks need no Snapshot at all.
+            quiet.made = None
+            v = visible(index * 60.0)
+            skip = quiet.check(v[V_GRID], v[V_SOC], v[V_BAT], v[V_OUT], now, snapshot)
+        if skip:
             if trace is not None:
                 trace.record(plant)
-            if progress is not None and plant.index % PROGRESS_EVERY == 0:
-                progress(plant.index)
+            if progress is not None and index % PROGRESS_EVERY == 0:
+                progress(index)
             continue
+        snap = (quiet.made if quiet is not None else None) or snapshot()
         readings = {load: act.read() for load, act in actuators}
         result = step(snap, readings, now)
         for cmd in result.commands:
