@@ -73,7 +73,10 @@ def manual_change(status: LoadStatus) -> str | None:
     """Why the device's state shows a person's hand, or None.
 
     A read-back that differs from what the EMS last commanded (no command in flight) is a
-    person's doing, except a dead-man timer running out (source "timer"), which the EMS renews.
+    person's doing, except: a relay that went off by itself (source "timer": our dead-man ran
+    out; "init": the device restarted after a power cut), which the EMS switches back on if
+    it should run; and a change the device reports as the EMS's own (source "ems": e.g. the
+    DHW boost still set after a restart), which the EMS corrects by command.
     """
     r = status.reading
     if status.command_pending or status.state in (State.MANUAL, State.UNAVAILABLE):
@@ -82,7 +85,7 @@ def manual_change(status: LoadStatus) -> str | None:
         return f"target set to {r.foreign_setpoint:g} by someone else"
     if r.relay_on is None or r.relay_on == relay_expected(status):
         return None
-    if r.source == "timer" and not r.relay_on:
+    if r.source == "ems" or (r.source in ("timer", "init") and not r.relay_on):
         return None
     how = f" ({r.source})" if r.source else ""
     return f"switched {'on' if r.relay_on else 'off'} by hand{how}"

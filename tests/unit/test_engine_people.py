@@ -73,10 +73,20 @@ def test_a_read_back_the_ems_did_not_command_is_a_person(st: LoadStatus, why: st
         status(WA, State.ON, since=HOUR_AGO),  # agrees
         status(WA, State.OFF, read=reading(True), command_pending=True),  # our command in flight
         status(WA, State.ON, since=HOUR_AGO, read=reading(False, source="timer")),  # dead-man
+        status(WA, State.ON, since=HOUR_AGO, read=reading(False, source="init")),  # power cut
+        status(WA, State.OFF, read=reading(True, source="ems")),  # our own, after a restart
         status(WA, State.OFF, read=reading(None, error="timeout")),  # unknown
         status(WA, State.MANUAL, read=reading(True), manual_until=T0 + s(60)),  # already manual
     ],
-    ids=["agrees", "pending", "deadman_timer", "unreadable", "already_manual"],
+    ids=[
+        "agrees",
+        "pending",
+        "deadman_timer",
+        "power_cut_init",
+        "ours_after_restart",
+        "unreadable",
+        "already_manual",
+    ],
 )
 def test_no_person_is_seen_where_the_device_can_explain_itself(st: LoadStatus) -> None:
     assert manual_change(st) is None
@@ -267,3 +277,9 @@ def test_evaluation_does_not_depend_on_the_order_of_the_statuses() -> None:
     reverse = dict(reversed(list(sts.items())))
     sn = snap(grid=-2000, soc=80)
     assert evaluate(sn, sts, CFG, T0) == evaluate(sn, reverse, CFG, T0)
+
+
+def test_a_relay_back_on_after_a_power_cut_is_still_a_person() -> None:
+    # "init" only explains a relay that came back OFF; one that is on was switched by hand.
+    st = status(WA, State.OFF, read=reading(True, source="init"))
+    assert manual_change(st) == "switched on by hand (init)"
