@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +102,15 @@ def _window(scn: Scenario, cfg: Config, args: argparse.Namespace) -> tuple[int, 
         return 0, scn.minutes
     # The sunniest local day, so a default plot shows the loads at work.
     pv = scn.values["pv_w"]
-    local = scn.start.astimezone(tz)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if midnight < local:
-        midnight += timedelta(days=1)
-    first_midnight = int((midnight - scn.start).total_seconds() // 60)
-    starts = [0, *range(first_midnight, scn.minutes, 1440)]
+    # Local midnights (DST shifts them against UTC), from the first after the start.
+    first_day = scn.start.astimezone(tz).date()
+    last_day = scn.end.astimezone(tz).date()
+    starts = [0]
+    for n in range((last_day - first_day).days + 1):
+        midnight = datetime.combine(first_day + timedelta(days=n), dtime(0), tzinfo=tz)
+        i = int((midnight - scn.start).total_seconds() // 60)
+        if 0 < i < scn.minutes:
+            starts.append(i)
     best = max(starts, key=lambda a: sum(pv[a : a + 1440]))
     first = min(best, max(0, scn.minutes - count))
     return first, count

@@ -3,7 +3,9 @@ clouds cause no short cycles, skipping quiet ticks changes nothing, and the CLI 
 
 from __future__ import annotations
 
+import argparse
 import json
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,11 @@ import pytest
 from emsctl.cli import main
 from emsctl.config import Config, parse_config
 from emsctl.model import LoadId, State, Transition
-from emsctl.sim.cli import SIM_DEFAULTS, default_config
+from emsctl.sim.cli import SIM_DEFAULTS, _window, default_config
 from emsctl.sim.runner import Trace, run_baseline, run_ems
-from emsctl.sim.scenario import load
+from emsctl.sim.scenario import load, read_scenario_text
 from tests.conftest import SCENARIOS
-from tests.unit.sim_helpers import scenario
+from tests.unit.sim_helpers import scenario, scenario_csv
 
 
 def only(*loads: LoadId, **extra: Any) -> Config:
@@ -201,3 +203,21 @@ def test_the_site_ticks_at_the_configured_control_interval() -> None:
     assert run.transitions
     # Ticks come at the end of minutes 3, 6, 9 ... of the scenario.
     assert all((t.at - scn.start).total_seconds() % 180 == 0 for t in run.transitions)
+
+
+def test_the_default_plot_window_is_the_sunniest_local_day_even_after_a_dst_change() -> None:
+    cfg = Config()
+    tz = cfg.control.tz
+    start = datetime(2026, 3, 25, 23, 0, tzinfo=UTC)  # local midnight (CET)
+
+    def row(i: int) -> dict[str, float]:
+        local = (start + timedelta(minutes=i)).astimezone(tz)
+        # 31 March, after the switch to summer time, is the sunny one.
+        return {"pv_w": 5000 if (local.month, local.day) == (3, 31) else 100}
+
+    scn = read_scenario_text(scenario_csv(10 * 1440, row, start))
+    args = argparse.Namespace(plot_from=None, plot_days=1.0)
+    first, count = _window(scn, cfg, args)
+    assert count == 1440
+    local = scn.time(first).astimezone(tz)
+    assert (local.month, local.day, local.hour, local.minute) == (3, 31, 0, 0)
