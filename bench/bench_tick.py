@@ -17,6 +17,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -77,6 +78,7 @@ def tick_latency() -> None:
             t0 = time.perf_counter()
             ctl.tick()
             durations.append((time.perf_counter() - t0) * 1000.0)
+        ui_line = _ticks_under_ui_load(config, store, ctl)
     finally:
         ctl.close()
         store.close()
@@ -90,6 +92,26 @@ def tick_latency() -> None:
     print(
         f"tick: {TICKS} ticks against real Prometheus + 3 Shelly emulators + SQLite: "
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {durations[-1]:.1f} ms (target p99 <= 50 ms)"
+    )
+    print(ui_line)
+
+
+def _ticks_under_ui_load(config: Any, store: Any, ctl: Any) -> str:
+    """The same controller with the web UI served on loopback: ticks without, then with, two
+    clients requesting every page and API endpoint in a loop (separate processes)."""
+    from bench.webui_load import compare
+    from webui import create_app
+    from webui.serve import serve
+
+    server = serve(create_app(config, store, ctl), "127.0.0.1", 0)
+    server.start()
+    try:
+        quiet, loaded, loop = compare(ctl.tick, 100, server.url)
+    finally:
+        server.close()
+    return (
+        f"tick under web UI load: {quiet.line('quiet')} | {loaded.line('loaded')} "
+        f"({loop.served} requests served alongside)"
     )
 
 
