@@ -112,6 +112,14 @@ class CarFallback(Strict):
     enabled: bool = False
     from_: dt.time = Field(dt.time(22, 0), alias="from")
     until: dt.time = dt.time(6, 30)
+    #: Let the window's charging go on below brake_soc: the battery is near its reserve on
+    #: most evenings, and the brake would otherwise leave the car uncharged (the inverter
+    #: keeps the battery's own reserve). Off by default: the brake wins, as in rule 6.
+    beats_brake: bool = False
+    #: Exclusive groups guard the inverter's AC output against running on surplus; charging
+    #: from the grid at night is not limited by it, so both cars may charge in the window.
+    #: Off by default: exclusion holds, as in rule 7.
+    ignores_exclusion: bool = False
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

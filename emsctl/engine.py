@@ -189,6 +189,15 @@ def _in_fallback(cfg: LoadConfig, config: Config, now: datetime) -> bool:
     return cfg.fallback.covers(now.astimezone(config.control.tz).time())
 
 
+def _fallback_exempt(cfg: LoadConfig, config: Config, now: datetime, what: str) -> bool:
+    """Whether the load is in its night fallback window and the window is exempt from
+    `what` ("beats_brake" or "ignores_exclusion")."""
+    if not _in_fallback(cfg, config, now):
+        return False
+    assert isinstance(cfg, WallboxConfig)  # only wallboxes have a fallback window
+    return bool(getattr(cfg.fallback, what))
+
+
 def _exclusive_peers(load: LoadId, config: Config) -> set[LoadId]:
     peers: set[LoadId] = set()
     for group in config.control.exclusive:
@@ -342,9 +351,10 @@ def evaluate(
         # Rule 7 while running: two exclusive loads can only both be on by a person's doing
         # (adopted after a manual hold). The EMS gives way, by the ordinary stop: to a load
         # it does not drive, and to a higher-priority one it does.
+        exempt = _fallback_exempt(cfg, config, now, "ignores_exclusion")
         for peer in sorted(_exclusive_peers(load, config)):
             pst = js[peer].status if peer in js else None
-            if pst is None or not _output_is_on(pst):
+            if exempt or pst is None or not _output_is_on(pst):
                 continue
             if pst.state not in EMS_RUNNING or order.index(peer) < order.index(load):
                 j.keep_ok = False
@@ -385,7 +395,7 @@ def evaluate(
                 if j.failsafe_shed:
                     j.release = Release.FAILSAFE
                 break
-    _enforce_exclusion(js, order, config)
+    _enforce_exclusion(js, order, config, now)
     for j in js.values():
         if j.candidate_start and j.event is not Event.START:
             j.reasons.append(settle_note or "waiting: another load takes this tick's start")
@@ -423,11 +433,13 @@ def evaluate(
 _BY_PEOPLE = (Event.DETECT_MANUAL, Event.LOSE, Event.FORCE_ON, Event.FORCE_OFF, Event.AUTO)
 
 
-def _enforce_exclusion(js: dict[LoadId, _Judgement], order: list[LoadId], config: Config) -> None:
+def _enforce_exclusion(
+    js: dict[LoadId, _Judgement], order: list[LoadId], config: Config, now: datetime
+) -> None:
     """Rule 7: at most one load of an exclusive group is on after this tick.
 
     A load already on keeps its place; then an owner's force beats an automatic start; then
-    priority decides.
+    priority decides. A wallbox charging in its exempt night window is not counted.
     """
     leaving = (Event.BRAKE, Event.SHED, Event.RELEASE, Event.FORCE_OFF, Event.DETECT_MANUAL)
 
@@ -438,7 +450,16 @@ def _enforce_exclusion(js: dict[LoadId, _Judgement], order: list[LoadId], config
         return {Event.FORCE_ON: 1, Event.START: 2}.get(j.event or Event.ARM, 3)
 
     for group in config.control.exclusive:
-        members = sorted((x for x in order if x in group and x in js), key=rank)
+        members = sorted(
+            (
+                x
+                for x in order
+                if x in group
+                and x in js
+                and not _fallback_exempt(js[x].cfg, config, now, "ignores_exclusion")
+            ),
+            key=rank,
+        )
         holder: LoadId | None = None
         for load in members:
             if rank(load) == 3:
@@ -470,7 +491,7 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
         fallback = _in_fallback(cfg, config, now)
         if not fresh:
             why.append(f"no fresh grid/soc data for {fmt_s(missing_for)}")
-        if brake and soc is not None:
+        if brake and soc is not None and not _fallback_exempt(cfg, config, now, "beats_brake"):
             why.append(f"soc {fmt_pct(soc)} < brake {fmt_pct(c.brake_soc)}")
         elif soc is not None and soc < j.gate and not fallback:
             why.append(f"soc {fmt_pct(soc)} < gate {fmt_pct(j.gate)}")
@@ -488,8 +509,9 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
             off_for = elapsed(st.off_since, now)
             if off_for < cfg.min_off_s:
                 why.append(f"off for {fmt_s(off_for)} < min_off {fmt_s(cfg.min_off_s)}")
+        exempt = _fallback_exempt(cfg, config, now, "ignores_exclusion")
         for peer in sorted(_exclusive_peers(load, config)):
-            if peer in js and _output_is_on(js[peer].status):
+            if not exempt and peer in js and _output_is_on(js[peer].status):
                 why.append(f"exclusive with {peer.value}, which is running")
         if not why and budget is not None:
             need = cfg.start_threshold_w
@@ -632,7 +654,7 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
         return
 
     if st.state in EMS_RUNNING:
-        if braked:
+        if braked and not _fallback_exempt(cfg, config, now, "beats_brake"):
             j.event = Event.BRAKE
             j.release = Release.BRAKE
             j.reasons.insert(0, brake_reason)

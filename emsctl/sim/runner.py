@@ -135,15 +135,15 @@ class QuietTicks:
     """Says when a tick cannot change anything, so the replay may skip the Site for it.
 
     DESIGN.md allows it ("ticks where nothing can change need not send events"). The test is
-    deliberately narrow: fresh grid and SOC data, no timed condition being watched, every
-    load off (or in a cooldown that has not ended) with no override and no command in
-    flight, and for every load off a start impossible: the emergency brake holds (it blocks
-    every start, the night fallback's too), or the load is outside its fallback window and
-    its SOC gate (the lowest the forecast could make it), its start threshold or (SG-Ready)
-    the outdoor limit is not met. The in-memory devices change only on our commands and
+    deliberately narrow: fresh grid and SOC data, no timed condition being watched, every load
+    off (or in a cooldown that has not ended) with no override and no command in flight, and for
+    every load off a start impossible: the emergency brake holds (it blocks every start, the
+    night fallback's too unless `fallback.beats_brake`), or the load is outside its fallback
+    window and its SOC gate (the lowest the forecast could make it), its start threshold or (SG-
+    Ready) the outdoor limit is not met. The in-memory devices change only on our commands and
     their own dead-man timers, which run only while a load is on, so no manual change can go
-    unseen. tests/unit/test_sim_runner.py checks that a replay with skipping makes exactly
-    the transitions of one without.
+    unseen. tests/unit/test_sim_runner.py checks that a replay with skipping makes exactly the
+    transitions of one without.
     """
 
     def __init__(self, site: Site, config: Config) -> None:
@@ -155,12 +155,16 @@ class QuietTicks:
         # Per load: its config and, for a wallbox with a fallback, a table of the local
         # minutes of the day inside its window.
         self.loads: list[tuple[LoadId, LoadConfig, bytearray | None]] = []
+        #: Loads whose night window goes on under the brake (fallback.beats_brake).
+        self._beats_brake: set[LoadId] = set()
         for load in config.enabled_loads():
             cfg = config.loads.get(load)
             window = None
             if isinstance(cfg, WallboxConfig) and cfg.fallback.enabled:
                 fb = cfg.fallback
                 window = bytearray(fb.covers(dtime(m // 60, m % 60)) for m in range(1440))
+                if fb.beats_brake:
+                    self._beats_brake.add(load)
             self.loads.append((load, cfg, window))
         self._offset_hour = -1
         self._offset_s = 0
@@ -216,7 +220,7 @@ class QuietTicks:
                 continue
             if state != _OFF:
                 return False
-            if braked:
+            if braked and load not in self._beats_brake:
                 continue
             if window is not None:
                 if minute < 0:
