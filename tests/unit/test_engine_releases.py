@@ -4,6 +4,7 @@ heating season, the early releases and the night fallback for cars."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -517,3 +518,53 @@ def test_car_fallback_window_may_lie_within_one_day() -> None:
     cfg = make_config(loads_patch(wb_a={"fallback": {"from": "12:00", "until": "14:00"}}))
     assert verdict(decide(snap(_utc(10, 0), grid=500, soc=60), cfg=cfg), WA).start_ok
     assert not verdict(decide(snap(_utc(12, 0), grid=500, soc=60), cfg=cfg), WA).start_ok
+
+
+def _exempt(**flags: bool) -> Any:
+    fb = {"enabled": True, "from": "22:00", "until": "06:30", **flags}
+    return make_config(loads_patch(wb_a={"fallback": fb}, wb_b={"fallback": fb}))
+
+
+def test_car_fallback_beats_the_brake_when_configured_to() -> None:
+    night = _utc(22, 0)
+    cfg = _exempt(beats_brake=True)
+    # Starts below the brake...
+    assert verdict(decide(snap(night, grid=500, soc=44), cfg=cfg), WA).start_ok
+    # ...and a running charge is not braked, while SG-Ready (no window) still is.
+    sts = statuses(
+        status(WA, State.ON, since=night - s(600), power_w=2000),
+        status(SG, State.ON, since=night - s(600)),
+    )
+    d = decide(snap(night, grid=2500, soc=44), sts, cfg=cfg)
+    assert verdict(d, WA).event is None
+    assert verdict(d, SG).event is Event.BRAKE
+    # Outside the window the brake holds as ever.
+    day = _utc(10, 0)
+    sts = statuses(status(WA, State.ON, since=day - s(600), power_w=2000))
+    assert verdict(decide(snap(day, grid=0, soc=44), sts, cfg=cfg), WA).event is Event.BRAKE
+
+
+def test_car_fallback_ignores_exclusion_when_configured_to() -> None:
+    night = _utc(22, 0)
+    cfg = _exempt(ignores_exclusion=True)
+    # WB B charging: WB A may start alongside it in the window...
+    sts = statuses(status(WA, State.OFF), status(WB, State.ON, since=night - s(600)))
+    assert verdict(decide(snap(night, grid=4500, soc=60), sts, cfg=cfg, now=night), WA).start_ok
+    # ...both may start in the same tick...
+    sts = statuses(
+        status(WA, State.ARMING, since=night - s(300)),
+        status(WB, State.ARMING, since=night - s(300)),
+    )
+    d = decide(snap(night, grid=500, soc=95), sts, cfg=cfg, now=night)
+    assert verdict(d, WA).event is Event.START
+    # ...and a running one is not pushed out by its peer.
+    sts = statuses(
+        status(WA, State.ON, since=night - s(600), power_w=2000),
+        status(WB, State.ON, since=night - s(600)),
+    )
+    d = decide(snap(night, grid=6500, soc=60), sts, cfg=cfg, now=night)
+    assert verdict(d, WA).keep_ok and verdict(d, WB).keep_ok
+    # By day the exclusion holds again.
+    day = _utc(10, 0)
+    sts = statuses(status(WA, State.OFF), status(WB, State.ON, since=day - s(600)))
+    assert not verdict(decide(snap(day, grid=-9000, soc=95), sts, cfg=cfg, now=day), WA).start_ok
