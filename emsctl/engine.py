@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from emsctl.config import Config, IdleRelease, LoadConfig, NoCarRelease, WallboxConfig
 from emsctl.model import (
@@ -117,6 +117,8 @@ class _Tick:
     snapshot: Snapshot
     config: Config
     now: datetime
+    #: `now` as local time of day (control.timezone), for the night fallback windows.
+    local: time
     watch: Mapping[str, datetime]
     fresh: bool
     brake: bool
@@ -183,16 +185,17 @@ def _no_phase_note(load: LoadId, phase: str) -> str:
     return f"{load.value}: no {phase} data, judging the total export"
 
 
-def _in_fallback(cfg: LoadConfig, config: Config, now: datetime) -> bool:
+def _in_fallback(cfg: LoadConfig, local: time) -> bool:
+    """Whether `local` (the tick's local time of day) lies in the load's night window."""
     if not isinstance(cfg, WallboxConfig) or not cfg.fallback.enabled:
         return False
-    return cfg.fallback.covers(now.astimezone(config.control.tz).time())
+    return cfg.fallback.covers(local)
 
 
-def _fallback_exempt(cfg: LoadConfig, config: Config, now: datetime, what: str) -> bool:
+def _fallback_exempt(cfg: LoadConfig, local: time, what: str) -> bool:
     """Whether the load is in its night fallback window and the window is exempt from
     `what` ("beats_brake" or "ignores_exclusion")."""
-    if not _in_fallback(cfg, config, now):
+    if not _in_fallback(cfg, local):
         return False
     assert isinstance(cfg, WallboxConfig)  # only wallboxes have a fallback window
     return bool(getattr(cfg.fallback, what))
@@ -254,6 +257,7 @@ def evaluate(
 ) -> Decision:
     """Judge every enabled load. `watch` is the previous Decision's `watch` (empty at start)."""
     c = config.control
+    local = now.astimezone(c.tz).time()
     order = config.enabled_loads()
     new_watch = _update_watch(snapshot, loads, config, now, watch or {})
     notes: list[str] = []
@@ -335,7 +339,7 @@ def evaluate(
         cfg = j.cfg
         if st.state not in EMS_RUNNING or not fresh:
             continue  # rule 13: without fresh data a running load holds its state
-        fallback = _in_fallback(cfg, config, now)
+        fallback = _in_fallback(cfg, local)
         if fallback:
             j.keep_ok = True
             j.reasons.append("night fallback window: charging regardless of surplus")
@@ -351,7 +355,7 @@ def evaluate(
         # Rule 7 while running: two exclusive loads can only both be on by a person's doing
         # (adopted after a manual hold). The EMS gives way, by the ordinary stop: to a load
         # it does not drive, and to a higher-priority one it does.
-        exempt = _fallback_exempt(cfg, config, now, "ignores_exclusion")
+        exempt = _fallback_exempt(cfg, local, "ignores_exclusion")
         for peer in sorted(_exclusive_peers(load, config)):
             pst = js[peer].status if peer in js else None
             if exempt or pst is None or not _output_is_on(pst):
@@ -364,6 +368,7 @@ def evaluate(
         snapshot=snapshot,
         config=config,
         now=now,
+        local=local,
         watch=new_watch,
         fresh=fresh,
         brake=brake,
@@ -395,7 +400,7 @@ def evaluate(
                 if j.failsafe_shed:
                     j.release = Release.FAILSAFE
                 break
-    _enforce_exclusion(js, order, config, now)
+    _enforce_exclusion(js, order, config, tick.local)
     for j in js.values():
         if j.candidate_start and j.event is not Event.START:
             j.reasons.append(settle_note or "waiting: another load takes this tick's start")
@@ -434,7 +439,7 @@ _BY_PEOPLE = (Event.DETECT_MANUAL, Event.LOSE, Event.FORCE_ON, Event.FORCE_OFF, 
 
 
 def _enforce_exclusion(
-    js: dict[LoadId, _Judgement], order: list[LoadId], config: Config, now: datetime
+    js: dict[LoadId, _Judgement], order: list[LoadId], config: Config, local: time
 ) -> None:
     """Rule 7: at most one load of an exclusive group is on after this tick.
 
@@ -456,7 +461,7 @@ def _enforce_exclusion(
                 for x in order
                 if x in group
                 and x in js
-                and not _fallback_exempt(js[x].cfg, config, now, "ignores_exclusion")
+                and not _fallback_exempt(js[x].cfg, local, "ignores_exclusion")
             ),
             key=rank,
         )
@@ -478,6 +483,7 @@ def _enforce_exclusion(
 def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick) -> None:
     """Rules 1, 2, 7, 8, 9, 13, 15: may each load that is off (or arming) start?"""
     snapshot, config, now, budget = tick.snapshot, tick.config, tick.now, tick.budget
+    local = tick.local
     fresh, brake, missing_for, notes = tick.fresh, tick.brake, tick.missing_for, tick.notes
     c = config.control
     soc = snapshot.soc_pct
@@ -488,10 +494,10 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
         if st.state not in (State.OFF, State.ARMING):
             continue
         why: list[str] = []
-        fallback = _in_fallback(cfg, config, now)
+        fallback = _in_fallback(cfg, local)
         if not fresh:
             why.append(f"no fresh grid/soc data for {fmt_s(missing_for)}")
-        if brake and soc is not None and not _fallback_exempt(cfg, config, now, "beats_brake"):
+        if brake and soc is not None and not _fallback_exempt(cfg, local, "beats_brake"):
             why.append(f"soc {fmt_pct(soc)} < brake {fmt_pct(c.brake_soc)}")
         elif soc is not None and soc < j.gate and not fallback:
             why.append(f"soc {fmt_pct(soc)} < gate {fmt_pct(j.gate)}")
@@ -509,7 +515,7 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
             off_for = elapsed(st.off_since, now)
             if off_for < cfg.min_off_s:
                 why.append(f"off for {fmt_s(off_for)} < min_off {fmt_s(cfg.min_off_s)}")
-        exempt = _fallback_exempt(cfg, config, now, "ignores_exclusion")
+        exempt = _fallback_exempt(cfg, local, "ignores_exclusion")
         for peer in sorted(_exclusive_peers(load, config)):
             if not exempt and peer in js and _output_is_on(js[peer].status):
                 why.append(f"exclusive with {peer.value}, which is running")
@@ -543,6 +549,7 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
 def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> None:
     """The transition this load wants, before the tick's start/shed slots are handed out."""
     snapshot, config, now, watch = tick.snapshot, tick.config, tick.now, tick.watch
+    local = tick.local
     brake, failsafe, missing_for = tick.brake, tick.failsafe, tick.missing_for
     c = config.control
     j = js[load]
@@ -654,7 +661,7 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
         return
 
     if st.state in EMS_RUNNING:
-        if braked and not _fallback_exempt(cfg, config, now, "beats_brake"):
+        if braked and not _fallback_exempt(cfg, local, "beats_brake"):
             j.event = Event.BRAKE
             j.release = Release.BRAKE
             j.reasons.insert(0, brake_reason)
