@@ -7,6 +7,7 @@ here, and `ConfigError` names file, key path, bad value and what was expected.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -107,7 +108,8 @@ class NoCarRelease(Strict):
 
 
 class CarFallback(Strict):
-    """Rule 15: charge a plugged car at night regardless of surplus."""
+    """Rule 15: charge a plugged car in a window of the day (by default the night) regardless
+    of surplus."""
 
     enabled: bool = False
     from_: dt.time = Field(dt.time(22, 0), alias="from")
@@ -123,8 +125,19 @@ class CarFallback(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @functools.cached_property
+    def reason(self) -> str:
+        """What a Verdict says while the window holds."""
+        whole = self.from_ == self.until
+        span = "all day" if whole else f"{self.from_:%H:%M}-{self.until:%H:%M}"
+        return f"car charging window ({span}): charging regardless of surplus"
+
     def covers(self, local: dt.time) -> bool:
-        if self.from_ <= self.until:
+        """Whether `local` lies in the window. A window that ends where it starts is the whole
+        day: the car charges whenever it is plugged (what suits flat tariffs)."""
+        if self.from_ == self.until:
+            return True
+        if self.from_ < self.until:
             return self.from_ <= local < self.until
         return local >= self.from_ or local < self.until
 
@@ -551,6 +564,12 @@ class SimConfig(Strict):
     comfort_tolerance_k: float = Field(0.05, ge=0)
     #: Demo speed: wall seconds per simulated minute.
     demo_seconds_per_minute: float = Field(0.1, gt=0)
+    #: The simulated forecast (when `forecast.enabled`) is the scenario's own PV to come today,
+    #: times a factor per local day drawn from a log-normal with this spread (0: perfect
+    #: foresight; 0.35 is about a day-ahead forecast's typical error).
+    forecast_error: float = Field(0.0, ge=0, le=2)
+    #: Seed of those daily factors, so that a noisy replay can be repeated.
+    forecast_seed: int = 1
 
 
 # --------------------------------------------------------------------------- root

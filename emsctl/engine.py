@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from emsctl.config import Config, IdleRelease, LoadConfig, NoCarRelease, WallboxConfig
+from emsctl.config import (
+    CarFallback,
+    Config,
+    IdleRelease,
+    LoadConfig,
+    NoCarRelease,
+    WallboxConfig,
+)
 from emsctl.model import (
     EMS_RUNNING,
     OUTPUT_ON,
@@ -117,7 +124,7 @@ class _Tick:
     snapshot: Snapshot
     config: Config
     now: datetime
-    #: `now` as local time of day (control.timezone), for the night fallback windows.
+    #: `now` as local time of day (control.timezone), for the car charging windows.
     local: time
     watch: Mapping[str, datetime]
     fresh: bool
@@ -185,15 +192,20 @@ def _no_phase_note(load: LoadId, phase: str) -> str:
     return f"{load.value}: no {phase} data, judging the total export"
 
 
-def _in_fallback(cfg: LoadConfig, local: time) -> bool:
-    """Whether `local` (the tick's local time of day) lies in the load's night window."""
+def _window(cfg: LoadConfig, local: time) -> CarFallback | None:
+    """The load's car charging window if `local` (the tick's local time of day) lies in it."""
     if not isinstance(cfg, WallboxConfig) or not cfg.fallback.enabled:
-        return False
-    return cfg.fallback.covers(local)
+        return None
+    return cfg.fallback if cfg.fallback.covers(local) else None
+
+
+def _in_fallback(cfg: LoadConfig, local: time) -> bool:
+    """Whether `local` lies in the load's car charging window."""
+    return _window(cfg, local) is not None
 
 
 def _fallback_exempt(cfg: LoadConfig, local: time, what: str) -> bool:
-    """Whether the load is in its night fallback window and the window is exempt from
+    """Whether the load is in its car charging window and the window is exempt from
     `what` ("beats_brake" or "ignores_exclusion")."""
     if not _in_fallback(cfg, local):
         return False
@@ -223,6 +235,7 @@ def _update_watch(
     statuses: Mapping[LoadId, LoadStatus],
     config: Config,
     now: datetime,
+    local: time,
     watch: Mapping[str, datetime],
 ) -> dict[str, datetime]:
     """Remember since when each timed condition holds (rules 10, 11, 13)."""
@@ -243,8 +256,11 @@ def _update_watch(
             hold(idle_key(load), running and c is not None and c < idle.below_w)
         no_car = getattr(cfg, "no_car", None)
         if isinstance(no_car, NoCarRelease) and no_car.enabled and cfg.power_source == "meter":
+            # In its fallback window the wallbox is not on surplus, so there is nothing to
+            # hand on; the relay stays on and a car plugged in later starts at once.
             p = st.reading.power_w
-            hold(no_car_key(load), running and p is not None and p < no_car.below_w)
+            low = running and p is not None and p < no_car.below_w
+            hold(no_car_key(load), low and not _in_fallback(cfg, local))
     return out
 
 
@@ -259,7 +275,7 @@ def evaluate(
     c = config.control
     local = now.astimezone(c.tz).time()
     order = config.enabled_loads()
-    new_watch = _update_watch(snapshot, loads, config, now, watch or {})
+    new_watch = _update_watch(snapshot, loads, config, now, local, watch or {})
     notes: list[str] = []
 
     soc = snapshot.soc_pct
@@ -339,10 +355,10 @@ def evaluate(
         cfg = j.cfg
         if st.state not in EMS_RUNNING or not fresh:
             continue  # rule 13: without fresh data a running load holds its state
-        fallback = _in_fallback(cfg, local)
-        if fallback:
+        fallback = _window(cfg, local)
+        if fallback is not None:
             j.keep_ok = True
-            j.reasons.append("night fallback window: charging regardless of surplus")
+            j.reasons.append(fallback.reason)
         elif soc is not None and soc < j.gate - c.gate_hysteresis_pct:
             j.keep_ok = False
             j.reasons.append(
@@ -494,12 +510,12 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
         if st.state not in (State.OFF, State.ARMING):
             continue
         why: list[str] = []
-        fallback = _in_fallback(cfg, local)
+        fallback = _window(cfg, local)
         if not fresh:
             why.append(f"no fresh grid/soc data for {fmt_s(missing_for)}")
         if brake and soc is not None and not _fallback_exempt(cfg, local, "beats_brake"):
             why.append(f"soc {fmt_pct(soc)} < brake {fmt_pct(c.brake_soc)}")
-        elif soc is not None and soc < j.gate and not fallback:
+        elif soc is not None and soc < j.gate and fallback is None:
             why.append(f"soc {fmt_pct(soc)} < gate {fmt_pct(j.gate)}")
         max_out = getattr(cfg, "max_outdoor_c", None)
         if max_out is not None:
@@ -525,8 +541,8 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
             if cfg.phase is not None and phase is None:
                 notes.append(_no_phase_note(load, cfg.phase))
             avail = budget if phase is None else min(budget, phase)
-            if fallback:
-                j.reasons.append("night fallback window: charging regardless of surplus")
+            if fallback is not None:
+                j.reasons.append(fallback.reason)
             elif avail < need:
                 label = f"{cfg.phase} export" if phase is not None else "surplus"
                 why.append(f"{label} {fmt_w(avail)} < start {fmt_w(need)}")
@@ -534,7 +550,7 @@ def _judge_starts(js: dict[LoadId, _Judgement], order: list[LoadId], tick: _Tick
             j.reasons.extend(why)
             continue
         j.start_ok = True
-        if budget is not None and not fallback:
+        if budget is not None and fallback is None:
             j.reasons.append(f"surplus {fmt_w(budget)} >= start {fmt_w(cfg.start_threshold_w)}")
             budget -= cfg.start_threshold_w
         if st.state is State.ARMING:

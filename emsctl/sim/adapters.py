@@ -6,10 +6,12 @@ interfaces as the real Prometheus, Shelly and Viessmann adapters, so the core ru
 
 from __future__ import annotations
 
+import math
+import random
 from array import array
 from collections import deque
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import accumulate
 from typing import Final
 
@@ -165,6 +167,11 @@ class SimRelay:
         self.deadline = self.house.now + timedelta(seconds=deadman_s) if on and deadman_s else None
         return self.read()
 
+    def renew(self, deadman_s: int) -> None:
+        """Re-arm the running relay's auto-off timer, as the Site's renewal command does."""
+        self.source = "http"
+        self.deadline = self.house.now + timedelta(seconds=deadman_s)
+
     def expire(self, now: datetime) -> None:
         """The device's own auto-off timer."""
         if self.deadline is not None and now >= self.deadline:
@@ -198,11 +205,13 @@ class SimDhwSetpoint:
 
 
 class SimForecast:
-    """A perfect forecast from the scenario: the PV still to come today (local time).
+    """A forecast from the scenario: the PV still to come today (local time).
 
     Fetched again every `forecast.refresh_s` like the cached forecast.solar one (the
-    Forecast's `fetched_at` says when); its figure is always the exact remainder, which makes
-    the simulated strategic layer an upper bound of what a real forecast allows.
+    Forecast's `fetched_at` says when). With `sim.forecast_error` 0 its figure is the exact
+    remainder (perfect foresight, an upper bound of what a real forecast allows); otherwise
+    each local day's figure is off by a factor drawn once for that day from a log-normal of
+    mean 1 and that spread (a day-ahead forecast errs mostly by the day's weather).
     """
 
     def __init__(self, scenario: Scenario, config: Config) -> None:
@@ -210,6 +219,9 @@ class SimForecast:
         self.minutes = scenario.minutes
         self.tz = config.control.tz
         self.refresh = timedelta(seconds=config.forecast.refresh_s)
+        self.error = config.sim.forecast_error
+        self.seed = config.sim.forecast_seed
+        self._factors: dict[date, float] = {}
         # Wh of PV from the scenario start to the start of each minute.
         self._cum = array("d", [0.0, *accumulate(w / 60.0 for w in scenario.values["pv_w"])])
         self._fetched: datetime | None = None
@@ -233,9 +245,20 @@ class SimForecast:
             )
             self._midnight_index = self._index(midnight)
         cum = self._cum
-        return Forecast(
-            fetched_at=self._fetched, remaining_today_wh=cum[self._midnight_index] - cum[i]
-        )
+        remaining = cum[self._midnight_index] - cum[i]
+        if self.error > 0:
+            remaining *= self.factor(now.astimezone(self.tz).date())
+        return Forecast(fetched_at=self._fetched, remaining_today_wh=remaining)
+
+    def factor(self, day: date) -> float:
+        """The forecast's error on `day`: seeded by the day itself, so it does not depend on
+        which ticks asked (a replay skipping quiet ticks sees the same forecasts)."""
+        f = self._factors.get(day)
+        if f is None:
+            s = self.error
+            rng = random.Random(f"{self.seed}:{day.isoformat()}")
+            f = self._factors[day] = math.exp(rng.gauss(-s * s / 2.0, s))
+        return f
 
 
 class SimHouse:

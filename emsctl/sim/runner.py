@@ -16,7 +16,7 @@ from emsctl.adapters.base import AdapterError
 from emsctl.config import Config, LoadConfig, WallboxConfig
 from emsctl.engine import effective_gate, forecast_shift
 from emsctl.model import LoadId, LoadReading, Snapshot, State, Transition
-from emsctl.sim.adapters import V_BAT, V_GRID, V_OUT, V_SOC, SimHouse
+from emsctl.sim.adapters import V_BAT, V_GRID, V_OUT, V_SOC, SimHouse, SimRelay
 from emsctl.sim.plant import BUFFER, DHW, Plant
 from emsctl.sim.report import Kpis, Report, kpis
 from emsctl.sim.scenario import Scenario
@@ -111,6 +111,7 @@ def run_baseline(
 
 
 _OFF = State.OFF.value
+_ON = State.ON.value
 _COOLDOWN = State.COOLDOWN.value
 
 #: Events that may end a run before its minimum runtime (DESIGN.md rules 5, 6, 10, 11).
@@ -135,15 +136,19 @@ class QuietTicks:
     """Says when a tick cannot change anything, so the replay may skip the Site for it.
 
     DESIGN.md allows it ("ticks where nothing can change need not send events"). The test is
-    deliberately narrow: fresh grid and SOC data, no timed condition being watched, every load
-    off (or in a cooldown that has not ended) with no override and no command in flight, and for
-    every load off a start impossible: the emergency brake holds (it blocks every start, the
-    night fallback's too unless `fallback.beats_brake`), or the load is outside its fallback
+    deliberately narrow: fresh grid and SOC data, no timed condition being watched, no override
+    and no command in flight, and every load either off (or in a cooldown that has not ended)
+    with a start impossible, or a wallbox on inside its fallback window with nothing there that
+    could stop it. A start is impossible when the emergency brake holds (it blocks every start,
+    the fallback's too unless `fallback.beats_brake`), or the load is outside its fallback
     window and its SOC gate (the lowest the forecast could make it), its start threshold or (SG-
-    Ready) the outdoor limit is not met. The in-memory devices change only on our commands and
-    their own dead-man timers, which run only while a load is on, so no manual change can go
-    unseen. tests/unit/test_sim_runner.py checks that a replay with skipping makes exactly the
-    transitions of one without.
+    Ready) the outdoor limit is not met. A wallbox charging in its window keeps running unless
+    the window ends, the brake holds without `beats_brake`, or an exclusive peer is on without
+    `ignores_exclusion`; the car-not-charging rule does not watch it there. The in-memory
+    devices change only on our commands and their own dead-man timers, which a skipped tick
+    renews (`renew` lists the relays) as the Site's renewal command would, so no manual change
+    can go unseen. tests/unit/test_sim_runner.py checks that a replay with skipping makes
+    exactly the transitions of one without.
     """
 
     def __init__(self, site: Site, config: Config) -> None:
@@ -157,6 +162,11 @@ class QuietTicks:
         self.loads: list[tuple[LoadId, LoadConfig, bytearray | None]] = []
         #: Loads whose night window goes on under the brake (fallback.beats_brake).
         self._beats_brake: set[LoadId] = set()
+        #: Loads whose window charging no exclusive peer can stop (no peer, or
+        #: fallback.ignores_exclusion).
+        self._unbound: set[LoadId] = set()
+        #: Relays on in their window on the last quiet tick, with their dead-man time.
+        self.renew: list[tuple[LoadId, int]] = []
         for load in config.enabled_loads():
             cfg = config.loads.get(load)
             window = None
@@ -165,6 +175,9 @@ class QuietTicks:
                 window = bytearray(fb.covers(dtime(m // 60, m % 60)) for m in range(1440))
                 if fb.beats_brake:
                     self._beats_brake.add(load)
+                peers = any(load in group for group in config.control.exclusive)
+                if fb.ignores_exclusion or not peers:
+                    self._unbound.add(load)
             self.loads.append((load, cfg, window))
         self._offset_hour = -1
         self._offset_s = 0
@@ -209,11 +222,25 @@ class QuietTicks:
         shift = -1.0  # computed once, when first needed
         minute = -1
         models = self.site.models
+        renew = self.renew
+        renew.clear()
         for load, cfg, window in self.loads:
             m = models[load]
             if m.override is not None or m.command_pending:
                 return False
             state = m.state
+            if state == _ON:
+                if window is None or load not in self._unbound:
+                    return False
+                if braked and load not in self._beats_brake:
+                    return False
+                if minute < 0:
+                    minute = self._local_minute(now)
+                if not window[minute]:
+                    return False
+                if cfg.device.deadman_s:
+                    renew.append((load, cfg.device.deadman_s))
+                continue
             if state == _COOLDOWN:
                 if m.cooldown_until is None or now >= m.cooldown_until:
                     return False
@@ -274,6 +301,7 @@ def run_ems(
     quiet = QuietTicks(site, config) if skip_quiet else None
     every = tick_minutes(config)
     visible = house.collector.visible
+    relays = {load: act for load, act in house.actuators.items() if isinstance(act, SimRelay)}
     for _ in range(scenario.minutes):
         advance()
         index = plant.index
@@ -284,6 +312,9 @@ def run_ems(
             quiet.made = None
             v = visible(index * 60.0)
             skip = quiet.check(v[V_GRID], v[V_SOC], v[V_BAT], v[V_OUT], now, snapshot)
+            if skip:
+                for load, deadman_s in quiet.renew:
+                    relays[load].renew(deadman_s)
         if skip:
             if trace is not None:
                 trace.record(plant)

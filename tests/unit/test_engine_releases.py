@@ -467,7 +467,7 @@ def test_car_fallback_window_is_local_time(at: datetime, inside: bool) -> None:
     assert v.start_ok is inside
     assert v.event is (Event.ARM if inside else None)
     if inside:
-        assert "night fallback window: charging regardless of surplus" in v.reasons
+        assert "car charging window (22:00-06:30): charging regardless of surplus" in v.reasons
     # Only wallboxes have a fallback.
     assert not verdict(d, SG).start_ok
 
@@ -506,7 +506,7 @@ def test_car_fallback_keeps_a_running_wallbox_regardless_of_surplus_and_gate() -
     v = verdict(decide(snap(night, grid=3000, soc=50), sts), WA)
     assert v.keep_ok
     assert v.event is None
-    assert "night fallback window: charging regardless of surplus" in v.reasons
+    assert "car charging window (22:00-06:30): charging regardless of surplus" in v.reasons
 
 
 def test_car_fallback_disabled_means_surplus_rules_at_night() -> None:
@@ -568,3 +568,34 @@ def test_car_fallback_ignores_exclusion_when_configured_to() -> None:
     day = _utc(10, 0)
     sts = statuses(status(WA, State.OFF), status(WB, State.ON, since=day - s(600)))
     assert not verdict(decide(snap(day, grid=-9000, soc=95), sts, cfg=cfg, now=day), WA).start_ok
+
+
+def _all_day() -> Any:
+    fb = {"enabled": True, "from": "00:00", "until": "00:00"}
+    return make_config(loads_patch(wb_a={"fallback": fb}, wb_b={"fallback": fb}))
+
+
+@pytest.mark.parametrize("at", [_utc(0, 0), _utc(4, 30), _utc(10, 0), _utc(21, 59), _utc(23, 59)])
+def test_a_window_ending_where_it_starts_covers_the_whole_day(at: datetime) -> None:
+    # Importing 500 W at SOC 60 %: only the window can start WB A, at any time of day.
+    v = verdict(decide(snap(at, grid=500, soc=60), cfg=_all_day()), WA)
+    assert v.start_ok
+    assert "car charging window (all day): charging regardless of surplus" in v.reasons
+
+
+def test_a_full_car_in_its_window_keeps_the_relay_on_for_the_next_plug_in() -> None:
+    # WB A on in its window, drawing nothing for an hour: the car-not-charging rule neither
+    # watches nor releases it there (the charge does not use surplus another load could have).
+    day = _utc(10, 0)
+    sts = statuses(status(WA, State.ON, since=day - s(3600), power_w=0))
+    d = decide(snap(day, grid=500, soc=60), sts, cfg=_all_day(), watch={no_car_key(WA): day})
+    assert no_car_key(WA) not in d.watch
+    d = decide(
+        snap(day, grid=500, soc=60), sts, cfg=_all_day(), watch={no_car_key(WA): day - s(900)}
+    )
+    assert verdict(d, WA).event is None
+    assert verdict(d, WA).keep_ok
+    # The same wallbox outside a (night) window is released as ever.
+    sts = statuses(status(WA, State.ON, since=day - s(3600), power_w=0))
+    d = decide(snap(day, grid=-5000, soc=95), sts, watch={no_car_key(WA): day - s(900)})
+    assert verdict(d, WA).release is Release.CAR_NOT_CHARGING

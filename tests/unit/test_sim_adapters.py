@@ -3,6 +3,9 @@ missing data where the scenario has gaps, relays with dead-man timers."""
 
 from __future__ import annotations
 
+import statistics
+from datetime import date, timedelta
+
 import pytest
 
 from emsctl.adapters.base import Actuator, Collector, ForecastSource
@@ -159,3 +162,37 @@ def test_the_simulated_forecast_is_the_pv_still_to_come_today() -> None:
     assert half is not None
     assert half.remaining_today_wh == pytest.approx(3000)
     assert half.fetched_at == scn.start  # refreshed hourly like the cached real one
+
+
+def test_a_noisy_forecast_errs_by_one_seeded_factor_per_local_day() -> None:
+    # Three days of a constant 1 kW from 06:00Z; the forecast is asked at 06:00Z each day.
+    scn = scenario(3 * 24 * 60, lambda i: {"pv_w": 1000, "outdoor_c": 10})
+    noisy = {"forecast": {"enabled": True}, "sim": {"forecast_error": 0.35, "forecast_seed": 7}}
+    perfect = SimForecast(scn, parse_config({"forecast": {"enabled": True}}))
+    a = SimForecast(scn, parse_config(noisy))
+    b = SimForecast(scn, parse_config(noisy))
+    days = [scn.time(d * 1440) for d in range(3)]
+    exact = [perfect.forecast(t) for t in days]
+    got_a = [a.forecast(t) for t in days]
+    # Not asked on the middle day (as in a replay skipping its ticks): the same third day.
+    b.forecast(days[0])
+    third = b.forecast(days[2])
+    assert third is not None and got_a[2] is not None
+    assert third.remaining_today_wh == pytest.approx(got_a[2].remaining_today_wh)
+    ratios = []
+    for e, x in zip(exact, got_a, strict=True):
+        assert e is not None and x is not None
+        ratios.append(x.remaining_today_wh / e.remaining_today_wh)
+    assert len({round(r, 6) for r in ratios}) == 3  # one factor per day, not per run
+    assert all(r != pytest.approx(1.0, abs=1e-3) for r in ratios)
+    # Another seed, other errors.
+    other = SimForecast(scn, parse_config({**noisy, "sim": {"forecast_error": 0.35}}))
+    assert other.factor(days[0].date()) != pytest.approx(a.factor(days[0].date()))
+
+
+def test_the_noisy_forecasts_factors_have_mean_one() -> None:
+    scn = scenario(60, lambda i: {"pv_w": 1000, "outdoor_c": 10})
+    fc = SimForecast(scn, parse_config({"sim": {"forecast_error": 0.35}}))
+    factors = [fc.factor(date(2026, 1, 1) + timedelta(days=d)) for d in range(4000)]
+    assert sum(factors) / len(factors) == pytest.approx(1.0, abs=0.02)
+    assert 0.3 < statistics.pstdev(factors) < 0.45

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from emsctl.cli import main
 from emsctl.config import Config, parse_config
@@ -20,6 +21,8 @@ from emsctl.sim.runner import Trace, run_baseline, run_ems
 from emsctl.sim.scenario import load, read_scenario_text
 from tests.conftest import SCENARIOS
 from tests.unit.sim_helpers import scenario, scenario_csv
+
+HOUSE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ems-config.yaml"
 
 
 def only(*loads: LoadId, **extra: Any) -> Config:
@@ -115,9 +118,16 @@ def test_flapping_clouds_cause_no_cycle_shorter_than_a_minimum_runtime() -> None
         str(SCENARIOS / "s8_data_gaps.csv"),  # missing data: fail-safe watch
     ],
 )
-def test_skipping_quiet_ticks_gives_exactly_the_same_transitions(name: str) -> None:
+@pytest.mark.parametrize("config", ["night window", "house"])
+def test_skipping_quiet_ticks_gives_exactly_the_same_transitions(name: str, config: str) -> None:
     scn = load(name)
-    cfg = parse_config({**SIM_DEFAULTS, "forecast": {"enabled": True}})
+    if config == "house":
+        # All-day charging windows (wallboxes on through skipped ticks) and a noisy forecast.
+        data = yaml.safe_load(HOUSE_CONFIG.read_text())
+        data["sim"] = {"forecast_error": 0.35}
+        cfg = parse_config(data)
+    else:
+        cfg = parse_config({**SIM_DEFAULTS, "forecast": {"enabled": True}})
     full = run_ems(scn, cfg, skip_quiet=False)
     fast = run_ems(scn, cfg)
     assert fast.skipped_ticks > scn.minutes // 4
@@ -221,3 +231,22 @@ def test_the_default_plot_window_is_the_sunniest_local_day_even_after_a_dst_chan
     assert count == 1440
     local = scn.time(first).astimezone(tz)
     assert (local.month, local.day, local.hour, local.minute) == (3, 31, 0, 0)
+
+
+def test_wallboxes_charging_all_day_keep_their_relays_on_through_skipped_ticks() -> None:
+    # The house's config: both wallboxes charge whenever a car is plugged. Their dead-man
+    # timers (300 s) must be renewed on skipped ticks too, or the relays would switch off by
+    # themselves and come back as "timer" events.
+    scn = load("s1_clear_summer")
+    cfg = parse_config(yaml.safe_load(HOUSE_CONFIG.read_text()))
+    run = run_ems(scn, cfg)
+    assert run.skipped_ticks > scn.minutes // 2
+    for wb in (LoadId.WB_A, LoadId.WB_B):
+        assert run.kpis.loads[wb.value].switch_ons == 1
+        # On from the first start (after on_delay_s and the settling of the other box) to the end.
+        assert run.kpis.loads[wb.value].runtime_h > scn.minutes / 60 - 0.25
+        events = [str(t.event) for t in run.transitions if t.load is wb]
+        assert events == ["arm", "start"]  # and nothing after: no timer, no manual, no release
+    # As much car energy as charging from plug-in without EMS (the day ends mid-session).
+    base = run_baseline(scn, cfg)
+    assert run.kpis.car_delivered_kwh == pytest.approx(base.kpis.car_delivered_kwh, abs=0.01)
