@@ -107,7 +107,8 @@ def gap_share(ems: Kpis, base: Kpis, tariff_unmet: float) -> None:
         print(f"{label:<26}{fmt.format(a)}{fmt.format(b)}{fmt.format(c)}")
     print(
         f"\ncost gain incl. unmet car energy: {gain:+,.1f} EUR of the reference gap "
-        f"{gap:,.0f} EUR = {gain / gap:+.0%} captured (target: at least 80 %)"
+        f"{gap:,.0f} EUR = {gain / gap:+.0%} captured "
+        f"({'beats' if gain > 0 else 'does NOT beat'} the baseline)"
     )
     days = 365.0
     for load, k in ems.loads.items():

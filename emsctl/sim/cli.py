@@ -20,8 +20,8 @@ from emsctl.sim.scenario import Scenario, ScenarioError, bundled_scenarios, load
 
 log = logging.getLogger(__name__)
 
-#: Without --config the simulated house runs the package defaults, with the shipped
-#: config's night fallback for both wallboxes (DESIGN.md rule 15: "on in the shipped config").
+#: Without --config the simulated house runs the package defaults (the blueprint's rules),
+#: with the night charging window of both wallboxes on (DESIGN.md rule 15).
 SIM_DEFAULTS: dict[str, Any] = {
     "loads": {
         "wb_a": {"fallback": {"enabled": True}},
