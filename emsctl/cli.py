@@ -20,18 +20,31 @@ log = logging.getLogger(__name__)
 #: Where `emsctl` looks for its configuration when --config is not given.
 DEFAULT_CONFIG = os.environ.get("EMS_CONFIG", "/etc/ems/ems-config.yaml")
 
-#: Modules that add subcommands: each has `register(subparsers)`.
-#: Each area owns its module; add one line here per area.
-COMMAND_MODULES: tuple[str, ...] = (
-    "emsctl.diagram",
-    "emsctl.adapters.viessmann_cli",
-    "emsctl.store.cli",
-    "emsctl.sim.cli",
-    "emsctl.webui_cli",
-    "emsctl.daemon",
-    "emsctl.sim.demo",
-    "emsctl.adapters.cli",
-)
+#: Which module registers each subcommand (its `register(subparsers)`); each area owns its
+#: module and adds its commands here. Only the module of the command being run is imported:
+#: `emsctl run` would otherwise carry the simulator, Alembic and the other CLIs' imports for
+#: its whole life (docs/performance.md, "Memory"). A test keeps this table and the modules'
+#: `register()` in step.
+COMMANDS: dict[str, str] = {
+    "diagram": "emsctl.diagram",
+    "viessmann": "emsctl.adapters.viessmann_cli",
+    "forecast": "emsctl.adapters.viessmann_cli",
+    "db": "emsctl.store.cli",
+    "history": "emsctl.store.cli",
+    "stats": "emsctl.store.cli",
+    "simulate": "emsctl.sim.cli",
+    "webui": "emsctl.webui_cli",
+    "run": "emsctl.daemon",
+    "demo": "emsctl.sim.demo",
+    "snapshot": "emsctl.adapters.cli",
+    "device": "emsctl.adapters.cli",
+}
+
+#: Modules that add subcommands, in the order `emsctl --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
+
+#: Options of the top-level parser that take a value (to find the command word in argv).
+_VALUE_OPTIONS = ("--log-level",)
 
 
 def add_config_arg(p: argparse.ArgumentParser) -> None:
@@ -63,7 +76,23 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv (None for none, or before a --help / --version)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+        elif not arg.startswith(tuple(f"{o}=" for o in _VALUE_OPTIONS)):
+            return None  # -h, --version or an unknown option: the full parser answers
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand, or only with `command`'s module when it is known."""
     parser = argparse.ArgumentParser(
         prog="emsctl", description="EMS: PV self-consumption control for one house."
     )
@@ -73,10 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    p = sub.add_parser("check-config", help="validate a config file and print the effective one")
-    p.add_argument("path")
-    p.set_defaults(func=_check_config)
-    for name in COMMAND_MODULES:
+    if command in COMMANDS:
+        modules: Sequence[str] = [COMMANDS[command]]
+    else:
+        p = sub.add_parser(
+            "check-config", help="validate a config file and print the effective one"
+        )
+        p.add_argument("path")
+        p.set_defaults(func=_check_config)
+        # No command, --help or a typo: every command, so that argparse can list them.
+        modules = () if command == "check-config" else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
@@ -92,7 +128,8 @@ def setup_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_word(argv))
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     rc: int = args.func(args)

@@ -1,0 +1,96 @@
+"""The command table of `emsctl`: each subcommand's module is imported only when that command
+runs, so the table must name every command its module registers, and nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emsctl import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _registered(module: str) -> set[str]:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    importlib.import_module(module).register(sub)
+    return set(sub.choices)
+
+
+@pytest.mark.parametrize("module", cli.COMMAND_MODULES)
+def test_command_table_names_exactly_what_each_module_registers(module: str) -> None:
+    listed = {name for name, owner in cli.COMMANDS.items() if owner == module}
+    assert _registered(module) == listed
+
+
+@pytest.mark.parametrize(
+    ("argv", "word"),
+    [
+        (["run", "--config", "x.yaml"], "run"),
+        (["--log-level", "DEBUG", "db", "upgrade"], "db"),
+        (["--log-level=DEBUG", "history"], "history"),
+        (["check-config", "x.yaml"], "check-config"),
+        (["--help"], None),
+        (["-h", "run"], None),
+        (["--version"], None),
+        ([], None),
+        (["--log-level"], None),
+    ],
+)
+def test_command_word_is_the_first_argument_that_is_not_a_global_option(
+    argv: list[str], word: str | None
+) -> None:
+    assert cli.command_word(argv) == word
+
+
+def test_help_without_a_command_lists_every_command() -> None:
+    parser = cli.build_parser(None)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == {"check-config", *cli.COMMANDS}
+
+
+def test_a_mistyped_command_is_refused_with_the_full_list(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["rn"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'rn'" in err
+    assert "'run'" in err and "'simulate'" in err
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport json, sys; print(json.dumps(sorted(sys.modules)))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def test_parsing_run_imports_the_daemon_and_no_other_command() -> None:
+    modules = _modules_after(
+        "from emsctl import cli\n"
+        "cli.build_parser(cli.command_word(['run', '--config', 'x'])).parse_args(['run'])"
+    )
+    assert "emsctl.daemon" in modules
+    others = {m for m in set(cli.COMMANDS.values()) - {"emsctl.daemon"} if m in modules}
+    assert not others
+    assert not any(m == "alembic" or m.startswith(("alembic.", "emsctl.sim")) for m in modules)
+
+
+def test_httpx_after_emsctl_does_without_its_command_line_client() -> None:
+    modules = _modules_after("import emsctl, httpx\nassert callable(httpx.main)")
+    assert "httpx" in modules
+    assert not {"rich", "pygments"} & modules
