@@ -33,6 +33,7 @@ from emsctl.adapters.base import (
 )
 from emsctl.adapters.budget import CallBudget, Window
 from emsctl.adapters.statestore import StateStore
+from emsctl.adapters.tls import client_context
 from emsctl.config import Config, ForecastConfig
 from emsctl.model import Forecast
 
@@ -210,6 +211,7 @@ class ForecastSolar:
             timeout=httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, 5.0)),
             headers={"User-Agent": f"emsctl/{__version__}", "Accept": "application/json"},
             transport=transport,
+            verify=client_context(),
         )
 
     @classmethod

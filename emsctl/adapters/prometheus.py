@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from emsctl.adapters.base import BadResponse, DeviceUnreachable
+from emsctl.adapters.tls import client_context
 from emsctl.config import Config, MetricQuery, PrometheusConfig
 from emsctl.model import MEASUREMENTS, Snapshot
 
@@ -234,6 +235,7 @@ class PrometheusCollector:
             timeout=httpx.Timeout(config.timeout_s),
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "emsctl"},
+            verify=client_context(),
         )
         #: Measurements reported missing last time: log only the changes.
         self._missing: dict[str, str] = {}

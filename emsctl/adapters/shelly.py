@@ -20,6 +20,7 @@ import httpx
 from emsctl import clock
 from emsctl.adapters.base import AdapterError, AuthFailed, BadResponse, DeviceUnreachable
 from emsctl.adapters.credentials import ALL_LOADS_VAR, Credentials, load_var
+from emsctl.adapters.tls import client_context
 from emsctl.config import DeviceConfig, LoadConfig
 from emsctl.model import LoadId, LoadReading
 
@@ -139,7 +140,9 @@ def probe(
     host: str, *, timeout_s: float = 5.0, transport: httpx.BaseTransport | None = None
 ) -> DeviceInfo:
     """Ask a host which Shelly it is (`GET /shelly`)."""
-    with httpx.Client(base_url=f"http://{host}", timeout=timeout_s, transport=transport) as client:
+    with httpx.Client(
+        base_url=f"http://{host}", timeout=timeout_s, transport=transport, verify=client_context()
+    ) as client:
         response = _send(client, host, "GET", "/shelly", timeout_s=timeout_s, retries=0)
         return parse_info(host, _json(host, response))
 
@@ -266,6 +269,7 @@ class ShellyActuator:
             auth=self._auth(device),
             transport=transport,
             headers={"User-Agent": "emsctl"},
+            verify=client_context(),
         )
 
     def _auth(self, device: DeviceConfig) -> httpx.Auth | None:

@@ -31,6 +31,7 @@ from emsctl.adapters.viessmann_auth import (
     DEVICE,
     LOGIN_HINT,
     LoginRequired,
+    OAuthSession,
     TokenFile,
     oauth_client,
     token_path,
@@ -126,7 +127,7 @@ class ViessmannClient:
         self.skipped_total: Counter[str] = Counter()
         self._transport = transport
         self._lock = threading.RLock()
-        self._oauth: Any = None
+        self._oauth: OAuthSession | None = None
         self._stamp: tuple[int, int] | None = None
         self._token: dict[str, Any] | None = None
         self._login_problem: str | None = None
@@ -171,7 +172,7 @@ class ViessmannClient:
 
     # ------------------------------------------------------------------ tokens
 
-    def _client(self) -> Any:
+    def _client(self) -> OAuthSession:
         if self._oauth is None:
             self._oauth = oauth_client(self.cfg, self._token, transport=self._transport)
         return self._oauth
@@ -299,10 +300,9 @@ class ViessmannClient:
             headers["Accept"] = "application/vnd.siren+json"
         url = self.cfg.api_base.rstrip("/") + path
         try:
-            resp = self._client().request(
+            resp = self._client().http.request(
                 method,
                 url,
-                withhold_token=True,
                 headers=headers,
                 content=None if body is None else json.dumps(body),
             )

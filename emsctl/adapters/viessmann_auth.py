@@ -10,26 +10,23 @@ import contextlib
 import json
 import logging
 import os
-import warnings
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
-from authlib.integrations.base_client import OAuthError
+from authlib.oauth2 import OAuth2Client
+from authlib.oauth2.auth import ClientAuth
 
 from emsctl.adapters.base import AdapterError, AuthFailed, BadResponse, DeviceUnreachable
+from emsctl.adapters.tls import client_context
 from emsctl.config import Config, ViessmannConfig
-
-with warnings.catch_warnings():
-    # Authlib >= 1.7 suggests httpx2 for this integration; the project standardises on httpx,
-    # which Authlib still drives through the same class.
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
-    from authlib.integrations.httpx_client import OAuth2Client
 
 log = logging.getLogger(__name__)
 
@@ -152,32 +149,80 @@ class TokenFile:
 # --------------------------------------------------------------------------- OAuth client
 
 
+class _HttpxClientAuth(httpx.Auth, ClientAuth):  # type: ignore[misc]
+    """Authlib's client authentication (for a public client: client_id in the form body)
+    applied to an httpx request."""
+
+    requires_request_body = True
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        url, headers, body = self.prepare(
+            request.method, str(request.url), request.headers, request.content
+        )
+        headers["Content-Length"] = str(len(body))
+        yield httpx.Request(
+            request.method, url, headers=headers, content=body, extensions=request.extensions
+        )
+
+
+class OAuthSession(OAuth2Client):  # type: ignore[misc]
+    """Authlib's OAuth 2 client (authorisation URL with PKCE, code exchange, refresh, the
+    IAM's error answers) over an httpx client, which also carries the API calls.
+
+    Authlib's own httpx integration would do the same, but importing it loads Authlib's
+    OpenID Connect support and with it joserfc and cryptography (a second OpenSSL), about
+    11 MB for the daemon's life that a refresh-token grant never uses (docs/performance.md,
+    "Memory"); that integration is also deprecated for plain httpx.
+    """
+
+    client_auth_class = _HttpxClientAuth
+
+    def __init__(self, http: httpx.Client, **kwargs: Any) -> None:
+        super().__init__(session=http, **kwargs)
+        self.http = http
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> OAuthSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 def oauth_client(
     cfg: ViessmannConfig,
     token: Mapping[str, Any] | None = None,
     *,
     transport: httpx.BaseTransport | None = None,
-) -> Any:
-    """Authlib's httpx OAuth2 client for a public client (client_id in the body, no secret)."""
-    kwargs: dict[str, Any] = {}
-    if transport is not None:
-        kwargs["transport"] = transport
-    return OAuth2Client(
+) -> OAuthSession:
+    """The OAuth client for a public client (client_id in the body, no secret)."""
+    http = httpx.Client(
+        timeout=httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, 10.0)),
+        headers={"User-Agent": "emsctl"},
+        transport=transport,
+        verify=client_context(),
+    )
+    return OAuthSession(
+        http,
         client_id=cfg.client_id,
         token_endpoint_auth_method="none",
         scope=cfg.scope,
         redirect_uri=cfg.redirect_uri,
         code_challenge_method="S256",
         token=dict(token) if token else None,
-        timeout=httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, 10.0)),
-        headers={"User-Agent": "emsctl"},
-        **kwargs,
     )
 
 
 def token_request_error(exc: Exception, what: str) -> AdapterError | None:
     """Map a failure of the IAM's token endpoint to our typed errors (None: not ours)."""
-    if isinstance(exc, OAuthError):
+    if isinstance(exc, AuthlibBaseError):
         error = str(getattr(exc, "error", "") or "")
         desc = str(getattr(exc, "description", "") or "")
         text = f"{error}: {desc}" if desc else error
