@@ -18,10 +18,10 @@ Statistics per load and local day:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
@@ -175,41 +175,82 @@ def history(
 # --------------------------------------------------------------------------- samples, commands
 
 
+#: The measurements of a sample, in the order of the samples table's columns.
+SAMPLE_VALUES: tuple[str, ...] = (*MEASUREMENTS, "surplus_w")
+
+
+class SampleValues(Mapping[str, float | None]):
+    """One sample's measurements, read from its row. The names are shared by every sample
+    instead of a dict apiece: the chart asks for a day of samples (1,440 at one a minute),
+    and what a request holds at its peak the daemon keeps (docs/performance.md, "Memory")."""
+
+    __slots__ = ("_row",)
+    _index: ClassVar[dict[str, int]] = {name: i for i, name in enumerate(SAMPLE_VALUES)}
+
+    def __init__(self, row: Sequence[float | None]) -> None:
+        self._row = tuple(row)
+
+    def __getitem__(self, key: str) -> float | None:
+        return self._row[self._index[key]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SAMPLE_VALUES)
+
+    def __len__(self) -> int:
+        return len(SAMPLE_VALUES)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 def samples(conn: Connection, since: datetime, until: datetime | None) -> list[SampleRecord]:
-    cols = ", ".join(f"s.{m}" for m in (*MEASUREMENTS, "surplus_w"))
-    rows = conn.execute(
+    """Samples in [since, until), oldest first.
+
+    Rows are read as they come, not all at once. A load's state is mostly the same from one
+    minute to the next, so equal LoadSamples, and equal sets of them, are one shared object:
+    a day's samples take about a third of the memory of a copy apiece.
+    """
+    window = {"since": db_time(since), "until": None if until is None else db_time(until)}
+    states: dict[tuple[str, str, int | None, float | None], LoadSample] = {}
+    sets: dict[frozenset[tuple[str, LoadSample]], Mapping[str, LoadSample]] = {}
+    loads: dict[int, Mapping[str, LoadSample]] = {}
+    current: tuple[int, dict[str, LoadSample]] | None = None
+    for sid, load, state, output_on, power_w in conn.execute(
+        text(
+            # Driven by the samples' time index (ordering by sample_loads' key instead would
+            # scan all of sample_loads); one sample's loads come together.
+            "SELECT l.sample_id, l.load, l.state, l.output_on, l.power_w FROM samples s "
+            "JOIN sample_loads l ON l.sample_id = s.id "
+            "WHERE s.at >= :since AND (:until IS NULL OR s.at < :until) "
+            "ORDER BY s.at, s.id, l.load"
+        ),
+        window,
+    ):
+        if current is None or current[0] != sid:
+            if current is not None:
+                loads[current[0]] = sets.setdefault(frozenset(current[1].items()), current[1])
+            current = (sid, {})
+        key = (load, state, output_on, power_w)
+        ls = states.get(key)
+        if ls is None:
+            on = None if output_on is None else bool(output_on)
+            ls = states[key] = LoadSample(state=state, output_on=on, power_w=power_w)
+        current[1][key[0]] = ls
+    if current is not None:
+        loads[current[0]] = sets.setdefault(frozenset(current[1].items()), current[1])
+    cols = ", ".join(f"s.{m}" for m in SAMPLE_VALUES)
+    none: Mapping[str, LoadSample] = {}
+    out = []
+    for row in conn.execute(
         text(
             f"SELECT s.id, s.at, {cols} FROM samples s "
             "WHERE s.at >= :since AND (:until IS NULL OR s.at < :until) ORDER BY s.at, s.id"
         ),
-        {"since": db_time(since), "until": None if until is None else db_time(until)},
-    ).all()
-    if not rows:
-        return []
-    loads: dict[int, dict[str, LoadSample]] = {}
-    for sid, load, state, output_on, power_w in conn.execute(
-        text(
-            "SELECT l.sample_id, l.load, l.state, l.output_on, l.power_w FROM sample_loads l "
-            "JOIN samples s ON s.id = l.sample_id "
-            "WHERE s.at >= :since AND (:until IS NULL OR s.at < :until)"
-        ),
-        {"since": db_time(since), "until": None if until is None else db_time(until)},
+        window,
     ):
-        loads.setdefault(sid, {})[load] = LoadSample(
-            state=state, output_on=None if output_on is None else bool(output_on), power_w=power_w
-        )
-    names = (*MEASUREMENTS, "surplus_w")
-    out = []
-    for row in rows:
         at = from_db_time(row[1])
         assert at is not None
-        out.append(
-            SampleRecord(
-                at=at,
-                values=dict(zip(names, row[2:], strict=True)),
-                loads=loads.get(row[0], {}),
-            )
-        )
+        out.append(SampleRecord(at=at, values=SampleValues(row[2:]), loads=loads.get(row[0], none)))
     return out
 
 

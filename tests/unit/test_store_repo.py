@@ -20,7 +20,7 @@ from emsctl.model import (
     State,
     Transition,
 )
-from emsctl.store import Store
+from emsctl.store import LoadSample, Store
 
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 WA, WB, SG = LoadId.WB_A, LoadId.WB_B, LoadId.SG_READY
@@ -171,6 +171,36 @@ def test_samples_are_returned_oldest_first_within_the_window(store: Store) -> No
         store.record_sample(at, Snapshot(at=at, grid_w=float(m)), {})
     got = store.samples(T0 + timedelta(minutes=1), T0 + timedelta(minutes=4))
     assert [s.values["grid_w"] for s in got] == [1.0, 2.0, 3.0]
+
+
+def test_samples_share_equal_load_states_and_read_values_like_a_dict(store: Store) -> None:
+    """A day of samples for the chart: equal states are one object, not 1,440 copies."""
+    for m in range(4):
+        at = T0 + timedelta(minutes=m)
+        wb_on = m >= 2
+        statuses = {
+            SG: LoadStatus(SG, State.ON, T0, reading=LoadReading(relay_on=True)),
+            WA: LoadStatus(
+                WA,
+                State.ON if wb_on else State.OFF,
+                at,
+                reading=LoadReading(relay_on=wb_on, power_w=2000.0 if wb_on else 0.0),
+            ),
+        }
+        store.record_sample(at, Snapshot(at=at, grid_w=-float(m), pv_w=3000.0), statuses)
+    a, b, c, d = store.samples(T0)
+    assert a.loads is b.loads and c.loads is d.loads  # equal sets of states: one mapping
+    assert a.loads["sg_ready"] is c.loads["sg_ready"]  # equal states: one LoadSample
+    assert a.loads != c.loads
+    assert c.loads["wb_a"] == LoadSample(state="on", output_on=True, power_w=2000.0)
+    values = d.values
+    assert values["grid_w"] == -3.0 and values["pv_w"] == 3000.0
+    assert values["battery_w"] is None and values.get("battery_w", 1.0) is None
+    assert values.get("no_such", 1.0) == 1.0
+    with pytest.raises(KeyError):
+        values["no_such"]
+    assert dict(values) == {**dict.fromkeys(values), "grid_w": -3.0, "pv_w": 3000.0}
+    assert values == dict(values) and len(values) == len(dict(values))
 
 
 def test_prune_deletes_samples_past_retention_with_their_load_rows(db: Path) -> None:
