@@ -19,8 +19,11 @@ from waitress.server import BaseWSGIServer, create_server
 
 log = logging.getLogger(__name__)
 
-#: Worker threads answering requests; the controller's tick never waits for them.
-THREADS = 4
+#: Worker threads answering requests; the controller's tick never waits for them. Waitress
+#: buffers requests and responses in its own loop, so a slow phone holds no worker; with the
+#: interpreter's lock two serve a home's few browsers as fast as four, and each worker that
+#: renders a page at the same time as another costs memory (docs/performance.md, "Memory").
+THREADS = 2
 
 
 def is_loopback(host: str) -> bool:
