@@ -28,6 +28,8 @@ VERSION_TABLE = "alembic_version"
 #: database already at this revision opens without importing Alembic, which saves the daemon
 #: about 11 MB of memory for its whole life.
 HEAD_REVISION = "0001"
+#: SQLite's page cache per connection, in KiB.
+PAGE_CACHE_KIB = 512
 
 
 class StoreError(Exception):
@@ -155,6 +157,11 @@ def make_engine(path: str | Path, *, busy_timeout_s: float = 2.0) -> Engine:
                 cur.execute("PRAGMA journal_mode = WAL")
                 # A committed transition survives a power cut, not only a killed process.
                 cur.execute("PRAGMA synchronous = FULL")
+                # SQLite's page cache (2 MB per connection by default) fills with every page
+                # the ticks write, and the daemon keeps a few connections for years. The OS
+                # caches the file anyway: at 512 KiB ticks and pages take no longer
+                # (docs/performance.md, "Memory").
+                cur.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         finally:
             cur.close()
 

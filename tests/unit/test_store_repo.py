@@ -21,6 +21,7 @@ from emsctl.model import (
     Transition,
 )
 from emsctl.store import LoadSample, Store
+from emsctl.store.db import PAGE_CACHE_KIB
 
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 WA, WB, SG = LoadId.WB_A, LoadId.WB_B, LoadId.SG_READY
@@ -349,6 +350,15 @@ def test_temporary_store_is_removed_on_close() -> None:
     store.record_transitions([tr(0, WA, State.OFF, State.ARMING, "arm")])
     store.close()
     assert not path.parent.exists()
+
+
+def test_every_connection_keeps_a_small_page_cache(store: Store) -> None:
+    """The daemon keeps its connections for years: with SQLite's default of 2 MB each, the
+    cache would fill with every page the ticks write."""
+    with store.engine.connect() as a, store.engine.connect() as b:
+        for conn in (a, b):
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -PAGE_CACHE_KIB
+    assert PAGE_CACHE_KIB <= 1024
 
 
 def test_memory_store_is_shared_across_threads() -> None:
