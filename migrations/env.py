@@ -11,10 +11,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from emsctl.store.models import Base
+from emsctl.store.models import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 OPTIONS = {
     "target_metadata": target_metadata,
     # SQLite cannot ALTER most things: later migrations copy-and-move tables.

@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
     common(p)
     p.add_argument("revision", help="target revision, e.g. 'base' or '-1'")
     p.set_defaults(func=_db_downgrade)
-    p = dbsub.add_parser("check", help="compare the schema with this version's models")
+    p = dbsub.add_parser("check", help="compare the schema with this version's tables")
     common(p)
     p.set_defaults(func=_db_check)
 
@@ -177,11 +177,11 @@ def _db_check(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return _fail(exc)
     if diffs:
-        print(f"{path}: the schema differs from this version's models:")
+        print(f"{path}: the schema differs from this version's tables:")
         for d in diffs:
             print(f"  {d}")
         return 1
-    print(f"{path}: the schema matches this version's models")
+    print(f"{path}: the schema matches this version's tables")
     return 0
 
 

@@ -20,7 +20,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine
 
 import migrations
-from emsctl.store.models import Base
+from emsctl.store.models import metadata
 
 # Alembic's per-run INFO lines ("Context impl SQLiteImpl") would fill the journal at every
 # start; the store logs the migrations it actually applies.
@@ -78,4 +78,4 @@ def drift(engine: Engine) -> list[Any]:
     """Differences between the models and the migrated schema (empty: none)."""
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(ctx, Base.metadata))
+        return list(compare_metadata(ctx, metadata))

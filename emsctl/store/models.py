@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.x models of the store: transitions, commands, overrides, samples, forecasts, kv.
+"""SQLAlchemy 2.x tables of the store: transitions, commands, overrides, samples, forecasts, kv.
 
 Every timestamp is UTC. `UtcDateTime` stores it naive-UTC as SQLite's ISO text
 (`2025-06-01 12:00:00.000000`), readable in the `sqlite3` shell and comparable as text, and
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -19,11 +20,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from emsctl.model import MEASUREMENTS
 
 #: Constraint names are fixed so that batch migrations on SQLite can address them.
 NAMING = {
@@ -52,144 +55,121 @@ class UtcDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+#: Every table of the store; Alembic's autogenerate and the drift check compare against it.
+metadata = MetaData(naming_convention=NAMING)
 
+# Core tables, not ORM classes: the store reads and writes rows, it never needs an identity
+# map, and leaving sqlalchemy.orm unimported keeps the daemon about 6 MB smaller.
 
-class TransitionRow(Base):
-    """One state change of a load's machine: the answer to "when did it run and why"."""
+#: One state change of a load's machine: the answer to "when did it run and why".
+transitions_table = Table(
+    "transitions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("load", String(16), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("event", String(32), nullable=False),
+    # JSON array of the verdict's short human reasons.
+    Column("reasons", Text, nullable=False, default="[]"),
+    # Whether the load's output is on in `target` (NULL: unknown, e.g. manual without read-back).
+    Column("output_on", Boolean),
+    # JSON object of the key measurements at the time (soc_pct, grid_w, surplus_w, ...).
+    Column("measurements", Text),
+    # When `target` ends on its own (cooldown end, manual hold end), when known.
+    Column("until", UtcDateTime),
+    Index("ix_transitions_load_at", "load", "at"),
+    Index("ix_transitions_at", "at"),
+)
 
-    __tablename__ = "transitions"
+#: One actuation: what was asked of a device, whether it worked and how long it took.
+commands_table = Table(
+    "commands",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("load", String(16), nullable=False),
+    Column("on", Boolean, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),
+    Column("latency_ms", Float),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    # Only a dead-man renewal (successful renewals are not stored, failed ones are).
+    Column("renew", Boolean, nullable=False, default=False),
+    Index("ix_commands_load_at", "load", "at"),
+    Index("ix_commands_at", "at"),
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-    load: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(16))
-    target: Mapped[str] = mapped_column(String(16))
-    event: Mapped[str] = mapped_column(String(32))
-    #: JSON array of the verdict's short human reasons.
-    reasons: Mapped[str] = mapped_column(Text, default="[]")
-    #: Whether the load's output is on in `target` (NULL: unknown, e.g. manual without read-back).
-    output_on: Mapped[bool | None] = mapped_column(Boolean)
-    #: JSON object of the key measurements at the time (soc_pct, grid_w, surplus_w, ...).
-    measurements: Mapped[str | None] = mapped_column(Text)
-    #: When `target` ends on its own (cooldown end, manual hold end), when known.
-    until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+#: An owner's override from the UI/CLI, or one detected at the device (`detected`).
+overrides_table = Table(
+    "overrides",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("load", String(16), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    # NULL: until released.
+    Column("expires_at", UtcDateTime),
+    Column("cleared_at", UtcDateTime),
+    Column("cleared_by", String(64)),
+    Column("detected", Boolean, nullable=False, default=False),
+    Column("note", Text),
+    Index("ix_overrides_load_cleared_at", "load", "cleared_at"),
+    Index("ix_overrides_created_at", "created_at"),
+)
 
-    __table_args__ = (
-        Index("ix_transitions_load_at", "load", "at"),
-        Index("ix_transitions_at", "at"),
-    )
+#: The house's measurements at one tick (for the UI chart); pruned after the retention.
+#: Watts are rounded to whole watts: SQLite then stores them in 1-3 bytes instead of 8.
+samples_table = Table(
+    "samples",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False, index=True),
+    # A new measurement needs a migration: the drift check fails until it has one.
+    *(Column(name, Float) for name in (*MEASUREMENTS, "surplus_w")),
+)
 
-
-class CommandRow(Base):
-    """One actuation: what was asked of a device, whether it worked and how long it took."""
-
-    __tablename__ = "commands"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-    load: Mapped[str] = mapped_column(String(16))
-    on: Mapped[bool] = mapped_column(Boolean)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    ok: Mapped[bool] = mapped_column(Boolean)
-    error: Mapped[str | None] = mapped_column(Text)
-    latency_ms: Mapped[float | None] = mapped_column(Float)
-    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Only a dead-man renewal (successful renewals are not stored, failed ones are).
-    renew: Mapped[bool] = mapped_column(Boolean, default=False)
-
-    __table_args__ = (
-        Index("ix_commands_load_at", "load", "at"),
-        Index("ix_commands_at", "at"),
-    )
-
-
-class OverrideRow(Base):
-    """An owner's override from the UI/CLI, or one detected at the device (`detected`)."""
-
-    __tablename__ = "overrides"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    load: Mapped[str] = mapped_column(String(16))
-    mode: Mapped[str] = mapped_column(String(16))
-    created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    #: NULL: until released.
-    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    cleared_by: Mapped[str | None] = mapped_column(String(64))
-    detected: Mapped[bool] = mapped_column(Boolean, default=False)
-    note: Mapped[str | None] = mapped_column(Text)
-
-    __table_args__ = (
-        Index("ix_overrides_load_cleared_at", "load", "cleared_at"),
-        Index("ix_overrides_created_at", "created_at"),
-    )
-
-
-class SampleRow(Base):
-    """The house's measurements at one tick (for the UI chart); pruned after the retention.
-
-    Watts are rounded to whole watts: SQLite then stores them in 1-3 bytes instead of 8.
-    """
-
-    __tablename__ = "samples"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    grid_w: Mapped[float | None] = mapped_column(Float)
-    grid_l1_w: Mapped[float | None] = mapped_column(Float)
-    grid_l2_w: Mapped[float | None] = mapped_column(Float)
-    grid_l3_w: Mapped[float | None] = mapped_column(Float)
-    soc_pct: Mapped[float | None] = mapped_column(Float)
-    pv_w: Mapped[float | None] = mapped_column(Float)
-    battery_w: Mapped[float | None] = mapped_column(Float)
-    compressor_w: Mapped[float | None] = mapped_column(Float)
-    outdoor_c: Mapped[float | None] = mapped_column(Float)
-    dhw_c: Mapped[float | None] = mapped_column(Float)
-    surplus_w: Mapped[float | None] = mapped_column(Float)
-
-
-class SampleLoadRow(Base):
-    """One load's state and output at one tick; deleted with its sample."""
-
-    __tablename__ = "sample_loads"
-
-    sample_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True
-    )
-    load: Mapped[str] = mapped_column(String(16), primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
-    #: The device's actual output (NULL: not read).
-    output_on: Mapped[bool | None] = mapped_column(Boolean)
-    power_w: Mapped[float | None] = mapped_column(Float)
-
+#: One load's state and output at one tick; deleted with its sample.
+sample_loads_table = Table(
+    "sample_loads",
+    metadata,
+    Column(
+        "sample_id",
+        Integer,
+        ForeignKey("samples.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("load", String(16), primary_key=True),
+    Column("state", String(16), nullable=False),
+    # The device's actual output (NULL: not read).
+    Column("output_on", Boolean),
+    Column("power_w", Float),
     # The primary key is the row: no hidden rowid, about a third smaller on disk.
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    sqlite_with_rowid=False,
+)
 
+#: A cached forecast response (raw JSON), per source key.
+forecasts_table = Table(
+    "forecasts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_key", String(200), nullable=False),
+    Column("fetched_at", UtcDateTime, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_forecasts_source_key_fetched_at", "source_key", "fetched_at"),
+)
 
-class ForecastRow(Base):
-    """A cached forecast response (raw JSON), per source key."""
-
-    __tablename__ = "forecasts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source_key: Mapped[str] = mapped_column(String(200))
-    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    payload: Mapped[str] = mapped_column(Text)
-
-    __table_args__ = (Index("ix_forecasts_source_key_fetched_at", "source_key", "fetched_at"),)
-
-
-class KvRow(Base):
-    """Small named values that must survive a restart (never secrets)."""
-
-    __tablename__ = "kv"
-
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+#: Small named values that must survive a restart (never secrets).
+kv_table = Table(
+    "kv",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
 
 
 def db_time(value: datetime) -> str:

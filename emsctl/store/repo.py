@@ -43,9 +43,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from emsctl import clock
 from emsctl.config import Config
@@ -70,14 +70,14 @@ from emsctl.store.db import (
     make_engine,
 )
 from emsctl.store.models import (
-    Base,
-    CommandRow,
-    ForecastRow,
-    KvRow,
-    OverrideRow,
-    SampleLoadRow,
-    SampleRow,
-    TransitionRow,
+    commands_table,
+    forecasts_table,
+    kv_table,
+    metadata,
+    overrides_table,
+    sample_loads_table,
+    samples_table,
+    transitions_table,
 )
 from emsctl.store.records import (
     CommandRecord,
@@ -124,17 +124,11 @@ def _output_on(t: Transition) -> bool | None:
     return False
 
 
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-# Core statements built once: the tick's writes skip the ORM's per-call overhead (about 5x).
-_INSERT_TRANSITION = insert(_table(TransitionRow))
-_INSERT_COMMAND = insert(_table(CommandRow))
-_INSERT_SAMPLE = insert(_table(SampleRow))
-_INSERT_SAMPLE_LOAD = insert(_table(SampleLoadRow))
+# Statements built once: the tick's writes reuse them.
+_INSERT_TRANSITION = insert(transitions_table)
+_INSERT_COMMAND = insert(commands_table)
+_INSERT_SAMPLE = insert(samples_table)
+_INSERT_SAMPLE_LOAD = insert(sample_loads_table)
 
 
 def _transition_row(t: Transition) -> dict[str, Any]:
@@ -178,7 +172,6 @@ class Store:
         self.failures = 0
         self.failures_by_op: Counter[str] = Counter()
         self.last_error: str | None = None
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._cleanup = cleanup
         #: Transitions a failed write left behind, written first by the next tick write.
         self._unsaved: deque[dict[str, Any]] = deque()
@@ -318,9 +311,6 @@ class Store:
         self.failures += 1
         self.failures_by_op[op] += 1
         self.last_error = f"{op}: {_cause(exc)}"
-
-    def _session(self) -> Session:
-        return self._sessions()
 
     # ------------------------------------------------------------------ tick writes
 
@@ -473,21 +463,26 @@ class Store:
 
         def run() -> bool:
             with self.engine.begin() as conn:
-                n = conn.execute(delete(SampleRow).where(SampleRow.at < cutoff)).rowcount
+                n = conn.execute(delete(samples_table).where(samples_table.c.at < cutoff)).rowcount
                 n_cmd = conn.execute(
-                    delete(CommandRow).where(CommandRow.renew.is_(True), CommandRow.at < cutoff)
+                    delete(commands_table).where(
+                        commands_table.c.renew.is_(True), commands_table.c.at < cutoff
+                    )
                 ).rowcount
                 newest = (
-                    select(ForecastRow.source_key, func.max(ForecastRow.fetched_at).label("m"))
-                    .group_by(ForecastRow.source_key)
+                    select(
+                        forecasts_table.c.source_key,
+                        func.max(forecasts_table.c.fetched_at).label("m"),
+                    )
+                    .group_by(forecasts_table.c.source_key)
                     .subquery()
                 )
                 n_fc = conn.execute(
-                    delete(ForecastRow).where(
-                        ForecastRow.fetched_at < cutoff,
-                        ForecastRow.fetched_at
+                    delete(forecasts_table).where(
+                        forecasts_table.c.fetched_at < cutoff,
+                        forecasts_table.c.fetched_at
                         < select(newest.c.m)
-                        .where(newest.c.source_key == ForecastRow.source_key)
+                        .where(newest.c.source_key == forecasts_table.c.source_key)
                         .scalar_subquery(),
                     )
                 ).rowcount
@@ -509,7 +504,7 @@ class Store:
         def read() -> str | None:
             with self.engine.connect() as conn:
                 value: str | None = conn.execute(
-                    select(KvRow.value).where(KvRow.key == key)
+                    select(kv_table.c.value).where(kv_table.c.key == key)
                 ).scalar_one_or_none()
                 return value
 
@@ -517,8 +512,17 @@ class Store:
 
     def kv_put(self, key: str, value: str, at: datetime) -> bool:
         def write() -> bool:
-            with self._session() as s, s.begin():
-                s.merge(KvRow(key=key, value=value, updated_at=at))
+            upsert = sqlite_insert(kv_table).values(key=key, value=value, updated_at=at)
+            with self.engine.begin() as conn:
+                conn.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=[kv_table.c.key],
+                        set_={
+                            "value": upsert.excluded.value,
+                            "updated_at": upsert.excluded.updated_at,
+                        },
+                    )
+                )
             return True
 
         return self._guard("kv_put", write, False)
@@ -526,7 +530,7 @@ class Store:
     def kv_delete(self, key: str) -> bool:
         def write() -> bool:
             with self.engine.begin() as conn:
-                conn.execute(delete(KvRow).where(KvRow.key == key))
+                conn.execute(delete(kv_table).where(kv_table.c.key == key))
             return True
 
         return self._guard("kv_delete", write, False)
@@ -535,7 +539,7 @@ class Store:
         def write() -> bool:
             with self.engine.begin() as conn:
                 conn.execute(
-                    insert(ForecastRow),
+                    insert(forecasts_table),
                     [{"source_key": source_key, "fetched_at": fetched_at, "payload": payload_json}],
                 )
             return True
@@ -544,11 +548,11 @@ class Store:
 
     def latest_forecast(self, source_key: str) -> tuple[datetime, str] | None:
         def read() -> tuple[datetime, str] | None:
-            with self._session() as s:
-                row = s.execute(
-                    select(ForecastRow.fetched_at, ForecastRow.payload)
-                    .where(ForecastRow.source_key == source_key)
-                    .order_by(ForecastRow.fetched_at.desc(), ForecastRow.id.desc())
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    select(forecasts_table.c.fetched_at, forecasts_table.c.payload)
+                    .where(forecasts_table.c.source_key == source_key)
+                    .order_by(forecasts_table.c.fetched_at.desc(), forecasts_table.c.id.desc())
                     .limit(1)
                 ).first()
                 return None if row is None else (row[0], row[1])
@@ -583,22 +587,22 @@ class Store:
         if expires_at is not None and expires_at <= created_at:
             raise ValueError(f"override expires ({expires_at}) before it starts ({created_at})")
         try:
-            with self._session() as s, s.begin():
-                self._clear(s, load, created_by, created_at)
-                row = OverrideRow(
-                    load=str(load),
-                    mode=str(mode),
-                    created_by=created_by,
-                    created_at=created_at,
-                    expires_at=expires_at,
-                    detected=detected,
-                    note=note,
+            with self.engine.begin() as conn:
+                self._clear(conn, load, created_by, created_at)
+                result = conn.execute(
+                    insert(overrides_table).values(
+                        load=str(load),
+                        mode=str(mode),
+                        created_by=created_by,
+                        created_at=created_at,
+                        expires_at=expires_at,
+                        detected=detected,
+                        note=note,
+                    )
                 )
-                s.add(row)
-                s.flush()
-                new_id: int = row.id
+                new_id = int(result.lastrowid)  # the INTEGER PRIMARY KEY is the rowid
                 if detected and mode in (str(Mode.FORCE_ON), str(Mode.FORCE_OFF)):
-                    self._mark_manual_output(s, load, mode == str(Mode.FORCE_ON), created_at)
+                    self._mark_manual_output(conn, load, mode == str(Mode.FORCE_ON), created_at)
         except SQLAlchemyError as exc:
             self._count("add_override", exc)
             raise StoreError(self.path, f"could not store the override ({_cause(exc)})") from exc
@@ -615,8 +619,8 @@ class Store:
     def clear_override(self, load: LoadId, cleared_by: str, at: datetime) -> int:
         """End the load's active override(s); returns how many. Raises StoreError on failure."""
         try:
-            with self._session() as s, s.begin():
-                n = self._clear(s, load, cleared_by, at)
+            with self.engine.begin() as conn:
+                n = self._clear(conn, load, cleared_by, at)
         except SQLAlchemyError as exc:
             self._count("clear_override", exc)
             raise StoreError(self.path, f"could not clear the override ({_cause(exc)})") from exc
@@ -625,32 +629,32 @@ class Store:
         return n
 
     @staticmethod
-    def _mark_manual_output(s: Session, load: LoadId, on: bool, at: datetime) -> None:
+    def _mark_manual_output(conn: Connection, load: LoadId, on: bool, at: datetime) -> None:
         """A detected override says which way the person switched: record it on the `manual`
         transition it belongs to, so runtime statistics count a relay switched on by hand."""
         latest = (
-            select(func.max(TransitionRow.id))
-            .where(TransitionRow.load == str(load), TransitionRow.at <= at)
+            select(func.max(transitions_table.c.id))
+            .where(transitions_table.c.load == str(load), transitions_table.c.at <= at)
             .scalar_subquery()
         )
-        s.execute(
-            update(TransitionRow)
+        conn.execute(
+            update(transitions_table)
             .where(
-                TransitionRow.id == latest,
-                TransitionRow.target == str(State.MANUAL),
-                TransitionRow.output_on.is_(None),
+                transitions_table.c.id == latest,
+                transitions_table.c.target == str(State.MANUAL),
+                transitions_table.c.output_on.is_(None),
             )
             .values(output_on=on)
         )
 
     @staticmethod
-    def _clear(s: Session, load: LoadId, by: str, at: datetime) -> int:
-        result = s.execute(
-            update(OverrideRow)
+    def _clear(conn: Connection, load: LoadId, by: str, at: datetime) -> int:
+        result = conn.execute(
+            update(overrides_table)
             .where(
-                OverrideRow.load == str(load),
-                OverrideRow.cleared_at.is_(None),
-                (OverrideRow.expires_at.is_(None)) | (OverrideRow.expires_at > at),
+                overrides_table.c.load == str(load),
+                overrides_table.c.cleared_at.is_(None),
+                (overrides_table.c.expires_at.is_(None)) | (overrides_table.c.expires_at > at),
             )
             .values(cleared_at=at, cleared_by=by)
         )
@@ -665,18 +669,20 @@ class Store:
         limit: int = 100,
     ) -> list[OverrideRecord]:
         """Overrides newest first; with active_only, those in force at `now`."""
-        q = select(OverrideRow).order_by(OverrideRow.created_at.desc(), OverrideRow.id.desc())
+        q = select(overrides_table).order_by(
+            overrides_table.c.created_at.desc(), overrides_table.c.id.desc()
+        )
         if load is not None:
-            q = q.where(OverrideRow.load == str(load))
+            q = q.where(overrides_table.c.load == str(load))
         if active_only:
             at = now or clock.now()
             q = q.where(
-                OverrideRow.cleared_at.is_(None),
-                (OverrideRow.expires_at.is_(None)) | (OverrideRow.expires_at > at),
-                OverrideRow.created_at <= at,
+                overrides_table.c.cleared_at.is_(None),
+                (overrides_table.c.expires_at.is_(None)) | (overrides_table.c.expires_at > at),
+                overrides_table.c.created_at <= at,
             )
-        with self._session() as s:
-            rows = s.scalars(q.limit(limit)).all()
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.limit(limit)).all()
         return [_override_record(r) for r in rows if _known_load(r.load)]
 
     def active_overrides(self, now: datetime) -> dict[LoadId, Override]:
@@ -767,19 +773,19 @@ class Store:
 
     # ------------------------------------------------------------------ helpers for restore
 
-    def _last_transitions(self) -> dict[str, TransitionRow]:
-        with self._session() as s:
-            last = select(func.max(TransitionRow.id)).group_by(TransitionRow.load)
-            rows = s.scalars(select(TransitionRow).where(TransitionRow.id.in_(last))).all()
+    def _last_transitions(self) -> dict[str, Row[Any]]:
+        t = transitions_table.c
+        with self.engine.connect() as conn:
+            last = select(func.max(t.id)).group_by(t.load)
+            rows = conn.execute(select(transitions_table).where(t.id.in_(last))).all()
         return {r.load: r for r in rows}
 
-    def _transitions_of(self, load: str, after_id: int = 0) -> list[TransitionRow]:
-        with self._session() as s:
+    def _transitions_of(self, load: str, after_id: int = 0) -> list[Row[Any]]:
+        t = transitions_table.c
+        with self.engine.connect() as conn:
             return list(
-                s.scalars(
-                    select(TransitionRow)
-                    .where(TransitionRow.load == load, TransitionRow.id > after_id)
-                    .order_by(TransitionRow.id)
+                conn.execute(
+                    select(transitions_table).where(t.load == load, t.id > after_id).order_by(t.id)
                 ).all()
             )
 
@@ -790,7 +796,7 @@ class Store:
 
 
 def _tables() -> Iterable[Table]:
-    return Base.metadata.sorted_tables
+    return metadata.sorted_tables
 
 
 def _known_load(value: str) -> bool:
@@ -802,7 +808,7 @@ def _known_load(value: str) -> bool:
     return True
 
 
-def _override_record(r: OverrideRow) -> OverrideRecord:
+def _override_record(r: Row[Any]) -> OverrideRecord:
     return OverrideRecord(
         id=r.id,
         load=LoadId(r.load),

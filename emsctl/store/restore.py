@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from emsctl.config import Config
 from emsctl.model import OUTPUT_ON, LoadId, LoadStatus, Override, State, Transition
 
 if TYPE_CHECKING:
-    from emsctl.store.models import TransitionRow
+    from sqlalchemy import Row
+
     from emsctl.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def _one(
     store: Store,
     load: LoadId,
     state: State,
-    row: TransitionRow,
+    row: Row[Any],
     now: datetime,
     config: Config | None,
     override: Override | None,
@@ -169,7 +170,7 @@ def _one(
     )
 
 
-def _ended_override(store: Store, load: LoadId, row: TransitionRow, now: datetime) -> str:
+def _ended_override(store: Store, load: LoadId, row: Row[Any], now: datetime) -> str:
     """Say how the override behind a forced state ended, from its stored record."""
     recs = store.override_records(now, active_only=False, load=load, limit=20)
     for rec in recs:

@@ -44,6 +44,7 @@ NOT_LOADED: dict[str, str] = {
     "authlib.oidc": "OpenID Connect is not used for a refresh-token grant",
     "joserfc": "JOSE is not used for a refresh-token grant",
     "cryptography": "a second OpenSSL, pulled in only by JOSE",
+    "sqlalchemy.orm": "the store reads and writes through SQLAlchemy Core tables",
 }
 
 #: What the run must have loaded, so the check above cannot pass by running nothing.
@@ -53,7 +54,7 @@ LOADED = (
     "emsctl.adapters.forecast_solar",
     "emsctl.adapters.shelly",
     "authlib.oauth2",
-    "sqlalchemy.orm",
+    "sqlalchemy.engine",
     "webui",
     "waitress",
     "prometheus_client",
