@@ -22,6 +22,7 @@ from emsctl.model import (
 )
 from emsctl.store import LoadSample, Store
 from emsctl.store.db import PAGE_CACHE_KIB
+from emsctl.store.models import db_time
 
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 WA, WB, SG = LoadId.WB_A, LoadId.WB_B, LoadId.SG_READY
@@ -224,6 +225,10 @@ def test_kv_round_trip_and_overwrite(store: Store) -> None:
     assert store.kv_put("viessmann.budget", '{"calls": 3}', T0)
     assert store.kv_put("viessmann.budget", '{"calls": 4}', T0 + timedelta(minutes=1))
     assert store.kv_get("viessmann.budget") == '{"calls": 4}'
+    with store.engine.connect() as conn:  # one row, stamped with the second write
+        assert conn.exec_driver_sql("SELECT key, updated_at FROM kv").all() == [
+            ("viessmann.budget", db_time(T0 + timedelta(minutes=1)))
+        ]
     assert store.kv_delete("viessmann.budget")
     assert store.kv_get("viessmann.budget") is None
 
