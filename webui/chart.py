@@ -22,8 +22,13 @@ from emsctl.store.records import SampleRecord
 #: so the 11-unit labels stay readable on both.
 WIDE = 720
 NARROW = 360
+#: Least margins beside the plot; they grow with the axis labels they hold.
 LEFT = 46
 RIGHT = 40
+#: A label character's width in ems, generous for the sans-serif fonts browsers pick
+#: (DejaVu Sans digits are 0.64 em): a margin too narrow cuts labels off at the SVG's edge.
+CHAR_EM = 0.66
+LABEL_GAP = 4
 TOP = 14
 PLOT_H = 190
 BAND_H = 14
@@ -40,14 +45,16 @@ class _Scale:
     lo_w: float
     hi_w: float
     width: float
+    left: float = LEFT
+    right: float = RIGHT
 
     @property
     def x0(self) -> float:
-        return LEFT
+        return self.left
 
     @property
     def x1(self) -> float:
-        return self.width - RIGHT
+        return self.width - self.right
 
     def x(self, t: datetime) -> float:
         span = (self.end - self.start).total_seconds()
@@ -129,6 +136,17 @@ def _nice_step(span_w: float) -> float:
     return 20000.0
 
 
+def _margin(labels: Sequence[str], font: float, least: float) -> float:
+    """Room beside the plot for the longest of `labels` at `font` px, and the gap to the plot."""
+    longest = max((len(t) for t in labels), default=0)
+    return max(least, math.ceil(CHAR_EM * font * longest) + 2 * LABEL_GAP)
+
+
+def _ticks(lo: float, hi: float, step: float) -> list[float]:
+    """The axis values from `lo` to `hi` in `step`s (both ends are multiples of `step`)."""
+    return [lo + i * step for i in range(round((hi - lo) / step) + 1)]
+
+
 def _band_class(state: str, output_on: bool | None) -> str | None:
     if state == "forced_on":
         return "forced"
@@ -188,12 +206,23 @@ def render(
     step = _nice_step(hi - lo)
     hi = math.ceil(hi / step) * step
     lo = math.floor(lo / step) * step
-    sc = _Scale(start=start, end=end, lo_w=lo, hi_w=hi, width=width)
+    # The narrow drawing's labels are set larger by the stylesheet (see .chart-narrow).
+    font = 11 if width >= 600 else 13
+    kw_labels = [(w, f"{w / 1000:g} kW") for w in _ticks(lo, hi, step)]
+    sc = _Scale(
+        start=start,
+        end=end,
+        lo_w=lo,
+        hi_w=hi,
+        width=width,
+        left=_margin(
+            [t for _, t in kw_labels] + [SHORT_LABELS.get(x, x) for x in loads], font, LEFT
+        ),
+        right=_margin(["100%"], font, RIGHT),
+    )
     hour_step = 3 if width >= 600 else 6
 
     bands_top = TOP + PLOT_H + 26
-    # The narrow drawing's labels are set larger by the stylesheet (see .chart-narrow).
-    font = 11 if width >= 600 else 13
     legend = _legend(sc.x0, sc.x1, 0.6 * font)
     legend_top = bands_top + len(loads) * (BAND_H + BAND_GAP) + 14
     row_h = font + 6
@@ -205,20 +234,18 @@ def render(
         "with the time each load ran</title>",
     ]
     # Horizontal grid and the kW axis; the zero line is drawn stronger.
-    w = lo
-    while w <= hi + 1e-6:
+    for w, label in kw_labels:
         y = sc.y_w(w)
         cls = "ch-zero" if abs(w) < 1e-6 else "ch-rule"
         out.append(f'<line class="{cls}" x1="{sc.x0}" x2="{sc.x1}" y1="{_f(y)}" y2="{_f(y)}"/>')
         out.append(
-            f'<text class="ch-label" x="{sc.x0 - 4}" y="{_f(y + 4)}" text-anchor="end">'
-            f"{w / 1000:g} kW</text>"
+            f'<text class="ch-label" x="{sc.x0 - LABEL_GAP}" y="{_f(y + 4)}" '
+            f'text-anchor="end">{label}</text>'
         )
-        w += step
     for pct in (0, 50, 100):
         out.append(
-            f'<text class="ch-label ch-soc-label" x="{sc.x1 + 4}" y="{_f(sc.y_pct(pct) + 4)}">'
-            f"{pct}%</text>"
+            f'<text class="ch-label ch-soc-label" x="{sc.x1 + LABEL_GAP}" '
+            f'y="{_f(sc.y_pct(pct) + 4)}">{pct}%</text>'
         )
     # Vertical lines every few local hours; stepping in UTC keeps DST days right.
     t = start.replace(minute=0, second=0, microsecond=0)
@@ -266,7 +293,7 @@ def render(
         y = bands_top + i * (BAND_H + BAND_GAP)
         label = escape(SHORT_LABELS.get(load, load))
         out.append(
-            f'<text class="ch-label" x="{sc.x0 - 4}" y="{y + BAND_H - 3}" '
+            f'<text class="ch-label" x="{sc.x0 - LABEL_GAP}" y="{y + BAND_H - 3}" '
             f'text-anchor="end">{label}</text>'
             f'<rect class="ch-track" x="{sc.x0}" y="{y}" width="{_f(sc.x1 - sc.x0)}" '
             f'height="{BAND_H}"/>'

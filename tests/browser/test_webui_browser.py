@@ -118,8 +118,9 @@ def test_login_and_logout(site_factory: Callable[..., Site], new_page: Callable[
     expect(page).to_have_url(re.compile(r"/login\?next=/$"))
 
 
-def _fill_history(site: Site) -> None:
+def _fill_history(site: Site, pv_peak_w: float = 5600.0) -> None:
     now = clock.now()
+    k = pv_peak_w / 5600
     ts = []
     for i, load in enumerate((LoadId.WB_A, LoadId.WB_B, LoadId.SG_READY)):
         for day in (0, 2):
@@ -142,8 +143,8 @@ def _fill_history(site: Site) -> None:
             at,
             Snapshot(
                 at=at,
-                pv_w=5600 * sun,
-                grid_w=350 - 2600 * sun + (1900 if wb_a else 0),
+                pv_w=5600 * sun * k,
+                grid_w=350 - 2600 * sun * k + (1900 if wb_a else 0),
                 soc_pct=min(100.0, 30 + m / 11),
             ),
             {
@@ -196,6 +197,22 @@ def test_the_page_refreshes_itself(site: Site, new_page: Callable[..., Any]) -> 
     expect(_card(page, "wb_a").locator(".override")).to_contain_text("until released · by ben")
 
 
+#: The visible chart's axis labels that stick out of the drawing (an SVG clips them).
+CLIPPED_CHART_LABELS = """
+() => [...document.querySelectorAll("svg.chart")]
+  .filter((svg) => svg.getBoundingClientRect().width > 0)
+  .flatMap((svg) => {
+    const box = svg.getBoundingClientRect();
+    return [...svg.querySelectorAll("text")]
+      .filter((t) => {
+        const r = t.getBoundingClientRect();
+        return r.left < box.left - 0.5 || r.right > box.right + 0.5;
+      })
+      .map((t) => t.textContent);
+  })
+"""
+
+
 @pytest.mark.parametrize("width", [360, 1280])
 def test_status_and_history_fit_the_screen_and_are_captured(
     site_factory: Callable[..., Site], new_page: Callable[..., Any], artifacts: Path, width: int
@@ -213,6 +230,8 @@ def test_status_and_history_fit_the_screen_and_are_captured(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{name} at {width}px scrolls sideways by {overflow}px"
+        clipped = page.evaluate(CLIPPED_CHART_LABELS)
+        assert clipped == [], f"{name} at {width}px: chart labels cut off at the edge: {clipped}"
         shot = artifacts / f"{name}-{width}.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
@@ -220,3 +239,16 @@ def test_status_and_history_fit_the_screen_and_are_captured(
     page.goto(site.url + "/")
     button = _card(page, "wb_a").get_by_role("button", name="Force on").bounding_box()
     assert button is not None and button["height"] >= 40
+
+
+def test_a_dull_days_chart_labels_fit_on_a_phone(
+    site_factory: Callable[..., Site], new_page: Callable[..., Any]
+) -> None:
+    # A 1.4 kW day puts the axis in half kilowatts: the longest labels ("-0.5 kW", "1.5 kW").
+    site = site_factory(control=SPARSE)
+    _fill_history(site, pv_peak_w=1400.0)
+    page = new_page(width=360, height=800)
+    page.goto(site.url + "/history")
+    labels = page.locator(".chart-narrow svg.chart text.ch-label").all_text_contents()
+    assert "1.5 kW" in labels
+    assert page.evaluate(CLIPPED_CHART_LABELS) == []
