@@ -1,0 +1,123 @@
+"""`emsctl demo`, what `make demo` runs: the shipped demo config on the simulated house with
+the web UI and the metrics exporter served, the forecast shown, transitions stored, and
+Ctrl-C or the end of the requested minutes ending it cleanly.
+
+Only the ports differ from the shipped configs/demo.yaml (0: any free one, read from the log),
+so that the test never collides with a demo the owner has running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = ROOT / "configs" / "demo.yaml"
+
+
+def _config(tmp_path: Path) -> Path:
+    doc = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    doc["webui"]["port"] = 0
+    doc["metrics"]["port"] = 0
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def _demo(
+    tmp_path: Path, *args: str, log_name: str = "demo.log"
+) -> tuple[subprocess.Popen[bytes], Path]:
+    log = tmp_path / log_name
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emsctl.cli", "demo", "--config", str(_config(tmp_path)), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, log
+
+
+def _wait_for(
+    log: Path, pattern: str, proc: subprocess.Popen[bytes], timeout_s: float = 30
+) -> re.Match[str]:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        m = re.search(pattern, log.read_text(encoding="utf-8", errors="replace"))
+        if m:
+            return m
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"no {pattern!r} in the demo's log:\n{log.read_text()[-3000:]}")
+
+
+def _transitions(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM transitions").fetchone()[0])
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+
+def test_the_demo_serves_ui_and_metrics_records_transitions_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "demo.db"
+    # A spring morning with passing clouds: loads start and stop within minutes.
+    proc, log = _demo(tmp_path, "--db", str(db), "--start", "10:00", "--speed", "0.05")
+    try:
+        ui = _wait_for(log, r"web UI on (http://127\.0\.0\.1:\d+)", proc).group(1)
+        metrics = _wait_for(log, r"metrics on (http://127\.0\.0\.1:\d+/metrics)", proc).group(1)
+
+        end = time.monotonic() + 60
+        while _transitions(db) < 3 and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.2)
+        assert _transitions(db) >= 3, log.read_text()[-3000:]
+
+        page = httpx.get(ui + "/", timeout=10)
+        assert page.status_code == 200
+        assert "Heat pump SG-Ready" in page.text and "Wallbox B" in page.text
+        status = httpx.get(ui + "/partials/status", timeout=10).text
+        # The demo's simulated forecast: the PV still to come today.
+        assert re.search(r"[\d.]+ kWh left today", status), status
+
+        text = httpx.get(metrics, timeout=10).text
+        ticks = re.search(r"^ems_ticks_total (\S+)$", text, re.M)
+        assert ticks and float(ticks.group(1)) > 10
+        assert re.search(r'^ems_transitions_total\{event="arm",load="\w+"\} [1-9]', text, re.M)
+        assert "ems_tick_failures_total 0.0" in text
+
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = log.read_text()
+    assert "stopped" in out
+    assert "Traceback" not in out
+
+
+def test_the_demo_ends_by_itself_after_the_requested_minutes(tmp_path: Path) -> None:
+    proc, log = _demo(tmp_path, "--minutes", "20", "--speed", "0.01")
+    try:
+        assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text()
