@@ -23,16 +23,14 @@ from emsctl.sim.scenario import load
 log = logging.getLogger(__name__)
 
 DEFAULT_SCENARIO = "s2_spring_fast_clouds"
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+#: Packaged with the code, so that an installed EMS (make install) runs the same demo.
+DEMO_CONFIG = Path(__file__).resolve().with_name("demo.yaml")
 
 
 def _demo_config(args: argparse.Namespace) -> Config:
     from emsctl.cli import config_or_exit
 
-    path = args.config or (str(DEMO_CONFIG) if DEMO_CONFIG.exists() else None)
-    if path is None:
-        return Config()
-    return config_or_exit(path)
+    return config_or_exit(args.config or str(DEMO_CONFIG))
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -95,7 +93,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="run the daemon with web UI and metrics on a simulated house")
-    p.add_argument("--config", "-c", default=None, help="config (default: configs/demo.yaml)")
+    p.add_argument(
+        "--config",
+        "-c",
+        default=None,
+        help="config (default: the simulated house, emsctl/sim/demo.yaml)",
+    )
     p.add_argument(
         "--scenario", default=DEFAULT_SCENARIO, help="bundled scenario name or a CSV path"
     )

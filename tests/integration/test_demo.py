@@ -2,8 +2,8 @@
 the web UI and the metrics exporter served, the forecast shown, transitions stored, and
 Ctrl-C or the end of the requested minutes ending it cleanly.
 
-Only the ports differ from the shipped configs/demo.yaml (0: any free one, read from the log),
-so that the test never collides with a demo the owner has running.
+Only the ports differ from the shipped demo config, emsctl/sim/demo.yaml (0: any free one,
+read from the log), so that the test never collides with a demo the owner has running.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import yaml
 
+from emsctl.sim.demo import DEMO_CONFIG
+
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_CONFIG = ROOT / "configs" / "demo.yaml"
 
 
 def _config(tmp_path: Path) -> Path:
