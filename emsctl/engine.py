@@ -623,11 +623,19 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
                 j.event = Event.FORCE_OFF
             j.reasons.append("forced off by the owner")
             return
-        blocked_by = [
-            p
-            for p in sorted(_exclusive_peers(load, config))
-            if p in js and _output_is_on(js[p].status)
-        ]
+        # A wallbox charging in a window exempt from the exclusion neither waits for its
+        # peer nor makes it stop, as in automatic operation (rule 15).
+        blocked_by = (
+            []
+            if _fallback_exempt(cfg, local, "ignores_exclusion")
+            else [
+                p
+                for p in sorted(_exclusive_peers(load, config))
+                if p in js
+                and _output_is_on(js[p].status)
+                and not _fallback_exempt(js[p].cfg, local, "ignores_exclusion")
+            ]
+        )
         if braked and not c.force_beats_brake:
             if st.state in OUTPUT_ON:
                 j.event = Event.BRAKE

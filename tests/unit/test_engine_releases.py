@@ -570,6 +570,77 @@ def test_car_fallback_ignores_exclusion_when_configured_to() -> None:
     assert not verdict(decide(snap(day, grid=-9000, soc=95), sts, cfg=cfg, now=day), WA).start_ok
 
 
+def test_a_force_on_leaves_a_peer_charging_in_an_exempt_window_alone() -> None:
+    # The house's config: both wallboxes charge all day, exempt from the exclusion. WB A
+    # charges; the owner forces WB B on: WB A goes on charging and WB B starts at once.
+    cfg = make_config(
+        loads_patch(
+            wb_a={
+                "fallback": {
+                    "enabled": True,
+                    "from": "00:00",
+                    "until": "00:00",
+                    "ignores_exclusion": True,
+                }
+            },
+            wb_b={"fallback": {"enabled": True, "from": "22:00", "until": "06:30"}},
+        )
+    )
+    day = _utc(10, 0)
+    sts = statuses(
+        status(WA, State.ON, since=day - s(120), power_w=2000),
+        status(WB, State.OFF, override=Override(mode=Mode.FORCE_ON, created_at=day - s(60))),
+    )
+    d = decide(snap(day, grid=3000, soc=60), sts, cfg=cfg, now=day)
+    assert verdict(d, WA).event is None
+    assert verdict(d, WA).keep_ok
+    assert verdict(d, WB).event is Event.FORCE_ON
+
+
+def test_a_force_on_inside_its_own_exempt_window_does_not_wait_for_the_peer() -> None:
+    # WB B's window is exempt, WB A has none: WB B's Force on starts at once instead of
+    # stopping WB A and waiting. WB A, outside any window, then yields to the forced peer
+    # through its own keep rule, as it would to any forced peer.
+    cfg = make_config(
+        loads_patch(
+            wb_b={
+                "fallback": {
+                    "enabled": True,
+                    "from": "00:00",
+                    "until": "00:00",
+                    "ignores_exclusion": True,
+                }
+            },
+        )
+    )
+    day = _utc(10, 0)
+    sts = statuses(
+        status(WA, State.ON, since=day - s(120), power_w=2000),
+        status(WB, State.OFF, override=Override(mode=Mode.FORCE_ON, created_at=day - s(60))),
+    )
+    d = decide(snap(day, grid=-3000, soc=95), sts, cfg=cfg, now=day)
+    assert verdict(d, WB).event is Event.FORCE_ON
+    assert verdict(d, WA).event is None
+    sts = statuses(
+        status(WA, State.ON, since=day - s(180), power_w=2000),
+        status(WB, State.FORCED_ON, since=day, override=FORCE_ON),
+    )
+    d = decide(snap(day, grid=1000, soc=95), sts, cfg=cfg, now=day)
+    assert not verdict(d, WA).keep_ok
+
+
+def test_outside_the_exempt_window_a_force_on_makes_the_peer_stop_as_ever() -> None:
+    cfg = _exempt(ignores_exclusion=True)  # 22:00-06:30
+    day = _utc(10, 0)
+    sts = statuses(
+        status(WA, State.ON, since=day - s(120), power_w=2000),
+        status(WB, State.OFF, override=Override(mode=Mode.FORCE_ON, created_at=day - s(60))),
+    )
+    d = decide(snap(day, grid=-3000, soc=95), sts, cfg=cfg, now=day)
+    assert verdict(d, WA).release is Release.EXCLUSION
+    assert verdict(d, WB).event is None
+
+
 def _all_day() -> Any:
     fb = {"enabled": True, "from": "00:00", "until": "00:00"}
     return make_config(loads_patch(wb_a={"fallback": fb}, wb_b={"fallback": fb}))
