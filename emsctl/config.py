@@ -58,7 +58,7 @@ class DeviceConfig(Strict):
     deadman_s: int = Field(300, ge=0)
     #: KEY=VALUE file with EMS_SHELLY_PASSWORD / EMS_SHELLY_<LOAD>_PASSWORD (mode 0600);
     #: environment variables of the same name win. None: $EMS_CREDENTIALS_FILE, else
-    #: /etc/ems/credentials when it exists.
+    #: /etc/ems/credentials.env when it exists and is readable.
     credentials_file: str | None = None
 
     @field_validator("host")

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 ALL_LOADS_VAR = "EMS_SHELLY_PASSWORD"
 FILE_VAR = "EMS_CREDENTIALS_FILE"
-DEFAULT_FILE = Path("/etc/ems/credentials")
+#: The file `make install` creates and the unit's EnvironmentFile= loads: one place for both.
+DEFAULT_FILE = Path("/etc/ems/credentials.env")
 
 
 class CredentialsError(Exception):
@@ -99,8 +100,11 @@ class Credentials:
     @classmethod
     def for_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> Credentials:
         """The credentials the daemon and the CLI use: files named by the devices, else
-        $EMS_CREDENTIALS_FILE, else /etc/ems/credentials when it exists; then the
-        environment on top."""
+        $EMS_CREDENTIALS_FILE, else /etc/ems/credentials.env when this process may read it;
+        then the environment on top.
+
+        The default file is root's (0600): the service, running as its own user, gets its
+        values through EnvironmentFile= and skips the file; `sudo emsctl ...` reads it."""
         env = os.environ if environ is None else environ
         files: list[str | Path] = []
         for _, lc in config.loads.items():
@@ -111,7 +115,12 @@ class Credentials:
             if env.get(FILE_VAR):
                 files.append(env[FILE_VAR])
             elif DEFAULT_FILE.is_file():
-                files.append(DEFAULT_FILE)
+                if os.access(DEFAULT_FILE, os.R_OK):
+                    files.append(DEFAULT_FILE)
+                else:
+                    log.debug(
+                        "%s is not readable here; passwords from the environment", DEFAULT_FILE
+                    )
         return cls.load(files, env)
 
     def _lookup(self, load: LoadId) -> tuple[str, str] | None:

@@ -99,3 +99,24 @@ def test_config_names_the_file_else_the_environment_does(tmp_path: Path) -> None
     assert Credentials.for_config(config, env).shelly_password(LoadId.WB_A) == "named"
     plain = parse_config({})
     assert Credentials.for_config(plain, env).shelly_password(LoadId.WB_A) == "other"
+
+
+def test_the_default_file_is_the_one_the_unit_loads_and_is_skipped_when_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emsctl.adapters import credentials
+
+    unit = (Path(__file__).resolve().parents[2] / "deploy" / "ems.service").read_text()
+    assert f"EnvironmentFile=-{credentials.DEFAULT_FILE}" in unit
+    default = _file(tmp_path, "EMS_SHELLY_PASSWORD=from-file\n")
+    monkeypatch.setattr(credentials, "DEFAULT_FILE", default)
+    plain = parse_config({})
+    assert Credentials.for_config(plain, {}).shelly_password(LoadId.WB_A) == "from-file"
+    # The service's own user cannot read root's file: it runs on what EnvironmentFile= gave.
+    def as_the_service_user(path: Path) -> dict[str, str]:
+        raise CredentialsError(f"credentials file {path}: cannot read it: Permission denied")
+
+    monkeypatch.setattr(credentials.os, "access", lambda path, mode: path != default)
+    monkeypatch.setattr(credentials, "parse_file", as_the_service_user)
+    env = {"EMS_SHELLY_PASSWORD": "from-unit"}
+    assert Credentials.for_config(plain, env).shelly_password(LoadId.WB_A) == "from-unit"
