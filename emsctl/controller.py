@@ -377,15 +377,17 @@ class Controller:
             self._actuate([cmd], now, {})
 
     def close(self) -> None:
-        closers: list[Collector | Actuator] = [
-            self.devices.collector,
-            *self.devices.actuators.values(),
-        ]
-        for closer in closers:
-            try:
-                closer.close()
-            except Exception as exc:  # closing must not mask the reason we stop
-                log.debug("close: %s", exc)
+        close_devices(self.devices)
+
+
+def close_devices(devices: Devices) -> None:
+    """Close the collector's and the actuators' connections; errors are only logged."""
+    closers: list[Collector | Actuator] = [devices.collector, *devices.actuators.values()]
+    for closer in closers:
+        try:
+            closer.close()
+        except Exception as exc:  # closing must not mask the reason we stop or reload
+            log.debug("close: %s", exc)
 
 
 def _same(a: Override | None, b: Override | None) -> bool:

@@ -19,13 +19,23 @@ from typing import Any
 
 from emsctl import clock, systemd
 from emsctl.config import Config, ConfigError, load_config
-from emsctl.controller import Controller, Devices
+from emsctl.controller import Controller, Devices, close_devices
 from emsctl.metrics import Metrics
 from emsctl.site import Site
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = timedelta(hours=1)
+
+
+#: Config sections a reload does not apply: their servers and files are opened at start-up.
+RESTART_ONLY = ("store", "webui", "metrics")
+
+
+def _devices_of(config: Config) -> tuple[Any, ...]:
+    """What the adapters are built from: a reload rebuilds them when this changes."""
+    loads = tuple((load, lc.enabled, lc.kind, lc.device) for load, lc in config.loads.items())
+    return (config.prometheus, config.viessmann, config.forecast, loads)
 
 
 @dataclass
@@ -166,6 +176,9 @@ class Daemon:
             if self.reload.is_set():
                 self.reload.clear()
                 self._reload()
+                new_interval = self.opts.tick_wall_s or ctl.config.control.interval_s
+                if new_interval != interval:
+                    interval, origin, n = new_interval, clock.monotonic(), 0
             # Next slot on the grid; if a tick overran, skip the slots it covered.
             elapsed = clock.monotonic() - origin
             n = max(n + 1, int(elapsed // interval) + 1)
@@ -201,6 +214,19 @@ class Daemon:
         except ConfigError as exc:
             log.error("SIGHUP: keeping the running configuration; the new one is invalid:\n%s", exc)
             return
+        old = ctl.config
+        devices = None
+        if _devices_of(config) != _devices_of(old):
+            # New adapters before anything is swapped: if they cannot be built (a credentials
+            # file gone), the running configuration stays whole.
+            from emsctl.wiring import build_devices
+
+            make = self.opts.devices or build_devices
+            try:
+                devices = make(config, self.store)
+            except Exception as exc:
+                log.error("SIGHUP: keeping the running configuration; its devices: %s", exc)
+                return
         now = self.opts.now()
         site = Site(
             config,
@@ -212,7 +238,17 @@ class Daemon:
         site.watch = dict(ctl.site.watch)
         ctl.config = config
         ctl.site = site
-        log.info("SIGHUP: configuration reloaded from %s", self.opts.config_path)
+        if devices is not None:
+            previous, ctl.devices = ctl.devices, devices
+            close_devices(previous)
+        log.info(
+            "SIGHUP: configuration reloaded from %s%s",
+            self.opts.config_path,
+            "; devices, Prometheus and cloud clients rebuilt" if devices is not None else "",
+        )
+        for section in RESTART_ONLY:
+            if getattr(config, section) != getattr(old, section):
+                log.warning("SIGHUP: %s.* changed: takes effect at the next restart", section)
 
     # -- shutdown --------------------------------------------------------------------------------
 

@@ -217,3 +217,46 @@ def test_a_shelly_that_times_out_is_marked_and_the_others_go_on(house: House):
     house.sg.clear_failures()
     _wait(lambda: house.sg.output, 40, "SG-Ready on once it answers")
     assert house.stop() == 0
+
+
+def _rewrite(house: House, **change: Any) -> None:
+    """The running daemon's config file with `change` applied (dotted paths as keys)."""
+    doc = yaml.safe_load(house.config.read_text())
+    for dotted, value in change.items():
+        *parents, leaf = dotted.split(".")
+        node = doc
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    house.config.write_text(yaml.safe_dump(doc))
+
+
+def test_sighup_applies_a_new_config_with_new_devices_and_refuses_an_invalid_one(house: House):
+    # SG-Ready's relay is at an address where nothing answers; WB B is disabled.
+    _rewrite(house, **{"loads.sg_ready.device.host": f"127.0.0.1:{free_port()}"})
+    _rewrite(house, **{"loads.wb_b.enabled": False})
+    house.start()
+    _wait(lambda: house.wb_a.output, 40, f"WB A on\n{house.logs()}")
+    assert not house.sg.output
+    # The owner corrects the address and reloads: the new device is used without a restart.
+    _rewrite(house, **{"loads.sg_ready.device.host": house.sg.host, "store.retention_days": 10})
+    assert house.proc is not None
+    house.proc.send_signal(signal.SIGHUP)
+    _wait(lambda: house.sg.output, 40, f"SG-Ready on after the reload\n{house.logs()}")
+    assert "SIGHUP: configuration reloaded" in house.logs()
+    assert "devices, Prometheus and cloud clients rebuilt" in house.logs()
+    assert "store.* changed: takes effect at the next restart" in house.logs()
+    # An invalid config is refused with its key path, and the daemon goes on with the old one.
+    _rewrite(house, **{"control.interval_s": -1})
+    ticks = _ticks(house)
+    house.proc.send_signal(signal.SIGHUP)
+    _wait(lambda: "keeping the running configuration" in house.logs(), 20, "the refusal")
+    assert "control.interval_s" in house.logs()
+    _wait(lambda: _ticks(house) > ticks + 2, 20, f"ticks after the refusal\n{house.logs()}")
+    assert house.sg.output and house.wb_a.output
+    assert house.stop() == 0
+
+
+def _ticks(house: House) -> float:
+    m = re.search(r"^ems_ticks_total (\S+)$", house.metrics(), re.M)
+    return float(m.group(1)) if m else 0.0
