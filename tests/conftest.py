@@ -18,6 +18,15 @@ SCENARIOS = SHARED / "scenarios"
 REQUIRE_REAL = os.environ.get("EMS_REQUIRE_REAL") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The emulators and parsers are checked against real device samples kept beside the
+    # checkout: without them nothing meaningful can run, so say so instead of a traceback.
+    if not FIXTURES.is_dir() or not SCENARIOS.is_dir():
+        raise pytest.UsageError(
+            f"the tests need {SHARED} (device fixtures and scenarios) next to the checkout"
+        )
+
+
 def need_real(what: str, available: bool, hint: str) -> None:
     """Skip (or fail under EMS_REQUIRE_REAL=1) when a real component is missing."""
     if available:
