@@ -112,6 +112,7 @@ def test_the_default_file_is_the_one_the_unit_loads_and_is_skipped_when_unreadab
     monkeypatch.setattr(credentials, "DEFAULT_FILE", default)
     plain = parse_config({})
     assert Credentials.for_config(plain, {}).shelly_password(LoadId.WB_A) == "from-file"
+
     # The service's own user cannot read root's file: it runs on what EnvironmentFile= gave.
     def as_the_service_user(path: Path) -> dict[str, str]:
         raise CredentialsError(f"credentials file {path}: cannot read it: Permission denied")
