@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from emsctl.engine import idle_key, no_car_key
-from emsctl.model import Event, Mode, Override, Release, State
+from emsctl.model import Event, LoadId, LoadStatus, Mode, Override, Release, State
 
 from .corekit import (
     DHW,
@@ -570,27 +570,29 @@ def test_car_fallback_ignores_exclusion_when_configured_to() -> None:
     assert not verdict(decide(snap(day, grid=-9000, soc=95), sts, cfg=cfg, now=day), WA).start_ok
 
 
+#: The house's car charging window: all day, exempt from the exclusion.
+ALL_DAY_EXEMPT = {"enabled": True, "from": "00:00", "until": "00:00", "ignores_exclusion": True}
+
+
+def _wb_forced_while_wa_charges(at: datetime) -> dict[LoadId, LoadStatus]:
+    """WB A charging for two minutes; the owner forced WB B on a minute ago."""
+    return statuses(
+        status(WA, State.ON, since=at - s(120), power_w=2000),
+        status(WB, State.OFF, override=Override(mode=Mode.FORCE_ON, created_at=at - s(60))),
+    )
+
+
 def test_a_force_on_leaves_a_peer_charging_in_an_exempt_window_alone() -> None:
-    # The house's config: both wallboxes charge all day, exempt from the exclusion. WB A
+    # WB A's window is all day and exempt from the exclusion, as in the house's config. WB A
     # charges; the owner forces WB B on: WB A goes on charging and WB B starts at once.
     cfg = make_config(
         loads_patch(
-            wb_a={
-                "fallback": {
-                    "enabled": True,
-                    "from": "00:00",
-                    "until": "00:00",
-                    "ignores_exclusion": True,
-                }
-            },
+            wb_a={"fallback": ALL_DAY_EXEMPT},
             wb_b={"fallback": {"enabled": True, "from": "22:00", "until": "06:30"}},
         )
     )
     day = _utc(10, 0)
-    sts = statuses(
-        status(WA, State.ON, since=day - s(120), power_w=2000),
-        status(WB, State.OFF, override=Override(mode=Mode.FORCE_ON, created_at=day - s(60))),
-    )
+    sts = _wb_forced_while_wa_charges(day)
     d = decide(snap(day, grid=3000, soc=60), sts, cfg=cfg, now=day)
     assert verdict(d, WA).event is None
     assert verdict(d, WA).keep_ok
@@ -603,21 +605,11 @@ def test_a_force_on_inside_its_own_exempt_window_does_not_wait_for_the_peer() ->
     # through its own keep rule, as it would to any forced peer.
     cfg = make_config(
         loads_patch(
-            wb_b={
-                "fallback": {
-                    "enabled": True,
-                    "from": "00:00",
-                    "until": "00:00",
-                    "ignores_exclusion": True,
-                }
-            },
+            wb_b={"fallback": ALL_DAY_EXEMPT},
         )
     )
     day = _utc(10, 0)
-    sts = statuses(
-        status(WA, State.ON, since=day - s(120), power_w=2000),
-        status(WB, State.OFF, override=Override(mode=Mode.FORCE_ON, created_at=day - s(60))),
-    )
+    sts = _wb_forced_while_wa_charges(day)
     d = decide(snap(day, grid=-3000, soc=95), sts, cfg=cfg, now=day)
     assert verdict(d, WB).event is Event.FORCE_ON
     assert verdict(d, WA).event is None
@@ -632,10 +624,7 @@ def test_a_force_on_inside_its_own_exempt_window_does_not_wait_for_the_peer() ->
 def test_outside_the_exempt_window_a_force_on_makes_the_peer_stop_as_ever() -> None:
     cfg = _exempt(ignores_exclusion=True)  # 22:00-06:30
     day = _utc(10, 0)
-    sts = statuses(
-        status(WA, State.ON, since=day - s(120), power_w=2000),
-        status(WB, State.OFF, override=Override(mode=Mode.FORCE_ON, created_at=day - s(60))),
-    )
+    sts = _wb_forced_while_wa_charges(day)
     d = decide(snap(day, grid=-3000, soc=95), sts, cfg=cfg, now=day)
     assert verdict(d, WA).release is Release.EXCLUSION
     assert verdict(d, WB).event is None
