@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from tests.support.prometheus_server import (
     free_port,
 )
 from tests.support.shelly_emulator import Failure, ShellyGen1Emulator, ShellyGen2Emulator
+from tests.support.waiting import wait_until
 
 PASSWORD = "wallbox-secret"
 
@@ -61,16 +62,6 @@ def _config(tmp: Path, prom_url: str, sg: str, wb_a: str, wb_b: str, metrics_por
     path = tmp / "ems.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def _wait(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 class House:
@@ -175,8 +166,8 @@ def _on_order(house: House) -> list[str]:
 
 def test_daemon_switches_in_priority_order_persists_exports_and_stops_cleanly(house: House):
     house.start()
-    _wait(lambda: house.sg.output, 30, "SG-Ready relay on")
-    _wait(lambda: house.wb_a.output, 30, f"WB A relay on; log:\n{house.logs()}")
+    wait_until(lambda: house.sg.output, 30, "SG-Ready relay on")
+    wait_until(lambda: house.wb_a.output, 30, f"WB A relay on; log:\n{house.logs()}")
     assert _on_order(house)[:2] == ["sg_ready", "wb_a"], house.transitions()
     # WB B is eligible (SOC 95 >= 90) but exclusive with WB A, and 4 kW is not left over.
     time.sleep(3)
@@ -196,10 +187,10 @@ def test_daemon_switches_in_priority_order_persists_exports_and_stops_cleanly(ho
 
 def test_prometheus_dying_mid_run_sheds_loads_by_fail_safe(house: House):
     house.start()
-    _wait(lambda: house.sg.output and house.wb_a.output, 40, "both loads on")
+    wait_until(lambda: house.sg.output and house.wb_a.output, 40, "both loads on")
     house.prom.stop()
     # failsafe_after_s 3, min_on 3 s, settle 2 s: both shed, WB A (lower priority) first.
-    _wait(lambda: not house.sg.output and not house.wb_a.output, 30, "fail-safe shed")
+    wait_until(lambda: not house.sg.output and not house.wb_a.output, 30, "fail-safe shed")
     offs = [load for _at, load, src, dst in house.transitions() if dst == "off" and src == "on"]
     assert offs[:2] == ["wb_a", "sg_ready"], house.transitions()
     assert "fail-safe" in house.logs()
@@ -209,13 +200,15 @@ def test_prometheus_dying_mid_run_sheds_loads_by_fail_safe(house: House):
 def test_a_shelly_that_times_out_is_marked_and_the_others_go_on(house: House):
     house.sg.fail(Failure.SLOW, delay_s=3.0)  # beyond its 1 s timeout, every request
     house.start()
-    _wait(lambda: house.wb_a.output, 40, f"WB A on despite SG-Ready timing out\n{house.logs()}")
+    wait_until(
+        lambda: house.wb_a.output, 40, f"WB A on despite SG-Ready timing out\n{house.logs()}"
+    )
     assert not house.sg.output
     text = house.metrics()
     assert re.search(r'ems_adapter_errors_total\{kind="unreachable",where="sg_ready"\} [1-9]', text)
     # The device answers again: it is retried on the next ticks and switched on.
     house.sg.clear_failures()
-    _wait(lambda: house.sg.output, 40, "SG-Ready on once it answers")
+    wait_until(lambda: house.sg.output, 40, "SG-Ready on once it answers")
     assert house.stop() == 0
 
 
@@ -236,13 +229,13 @@ def test_sighup_applies_a_new_config_with_new_devices_and_refuses_an_invalid_one
     _rewrite(house, **{"loads.sg_ready.device.host": f"127.0.0.1:{free_port()}"})
     _rewrite(house, **{"loads.wb_b.enabled": False})
     house.start()
-    _wait(lambda: house.wb_a.output, 40, f"WB A on\n{house.logs()}")
+    wait_until(lambda: house.wb_a.output, 40, f"WB A on\n{house.logs()}")
     assert not house.sg.output
     # The owner corrects the address and reloads: the new device is used without a restart.
     _rewrite(house, **{"loads.sg_ready.device.host": house.sg.host, "store.retention_days": 10})
     assert house.proc is not None
     house.proc.send_signal(signal.SIGHUP)
-    _wait(lambda: house.sg.output, 40, f"SG-Ready on after the reload\n{house.logs()}")
+    wait_until(lambda: house.sg.output, 40, f"SG-Ready on after the reload\n{house.logs()}")
     assert "SIGHUP: configuration reloaded" in house.logs()
     assert "devices, Prometheus and cloud clients rebuilt" in house.logs()
     assert "store.* changed: takes effect at the next restart" in house.logs()
@@ -250,9 +243,9 @@ def test_sighup_applies_a_new_config_with_new_devices_and_refuses_an_invalid_one
     _rewrite(house, **{"control.interval_s": -1})
     ticks = _ticks(house)
     house.proc.send_signal(signal.SIGHUP)
-    _wait(lambda: "keeping the running configuration" in house.logs(), 20, "the refusal")
+    wait_until(lambda: "keeping the running configuration" in house.logs(), 20, "the refusal")
     assert "control.interval_s" in house.logs()
-    _wait(lambda: _ticks(house) > ticks + 2, 20, f"ticks after the refusal\n{house.logs()}")
+    wait_until(lambda: _ticks(house) > ticks + 2, 20, f"ticks after the refusal\n{house.logs()}")
     assert house.sg.output and house.wb_a.output
     assert house.stop() == 0
 

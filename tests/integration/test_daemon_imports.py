@@ -12,8 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from tests.support.forecast_emulator import ForecastEmulator
 from tests.support.prometheus_server import PublishingExporter
 from tests.support.shelly_fixtures import Gen1Factory, Gen2Factory
 from tests.support.viessmann_emulator import ViessmannEmulator
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,16 +67,6 @@ atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
 sys.argv = ["emsctl", *sys.argv[2:]]
 runpy.run_module("emsctl.cli", run_name="__main__")
 """
-
-
-def _wait(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def test_emsctl_run_loads_neither_other_commands_nor_unused_library_parts(
@@ -138,13 +127,15 @@ def test_emsctl_run_loads_neither_other_commands_nor_unused_library_parts(
                 stderr=subprocess.STDOUT,
             )
             try:
-                url = _wait(
+                url = wait_until(
                     lambda: re.search(r"web UI: (http://\S+)/", log_file.read_text()),
                     30,
                     "the web UI",
                 ).group(1)
-                _wait(lambda: viessmann.token_calls["refresh_token"] >= 1, 30, "a token refresh")
-                _wait(lambda: forecast.requests, 30, "a forecast fetch")
+                wait_until(
+                    lambda: viessmann.token_calls["refresh_token"] >= 1, 30, "a token refresh"
+                )
+                wait_until(lambda: forecast.requests, 30, "a forecast fetch")
                 for page in ("/", "/history", "/api/status", "/api/history"):
                     assert httpx.get(url + page, timeout=10).status_code == 200, page
                 proc.send_signal(signal.SIGTERM)

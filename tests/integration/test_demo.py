@@ -21,6 +21,7 @@ import httpx
 import yaml
 
 from emsctl.sim.demo import DEMO_CONFIG
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,9 +85,7 @@ def test_the_demo_serves_ui_and_metrics_records_transitions_and_stops_on_ctrl_c(
         ui = _wait_for(log, r"web UI on (http://127\.0\.0\.1:\d+)", proc).group(1)
         metrics = _wait_for(log, r"metrics on (http://127\.0\.0\.1:\d+/metrics)", proc).group(1)
 
-        end = time.monotonic() + 60
-        while _transitions(db) < 3 and time.monotonic() < end and proc.poll() is None:
-            time.sleep(0.2)
+        wait_until(lambda: _transitions(db) >= 3 or proc.poll() is not None, 60, "transitions")
         assert _transitions(db) >= 3, log.read_text()[-3000:]
 
         page = httpx.get(ui + "/", timeout=10)
