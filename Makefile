@@ -2,44 +2,44 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 CONFIG ?= configs/ems-config.yaml
 PREFIX ?= /opt/ems
+export PYTHON VENV
 
-.PHONY: all venv test lint typecheck pytest demo bench dry-run install clean
+.PHONY: all venv venv-run test lint typecheck pytest demo bench dry-run install clean
 
 all: test
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
-	$(BIN)/python -m pip install --quiet -e '.[dev]' 2>&1 | grep -v "is ignored" || true
-	$(BIN)/python -c "import emsctl, statemachine, sqlalchemy, flask, pytest"
-	touch $(STAMP)
+# tools/venv.sh checks the environment every time (a Python upgrade can break it), rebuilds it
+# when it is broken or too old, and installs only when pyproject.toml changed since.
+venv:
+	@sh tools/venv.sh dev
 
-venv: $(STAMP)
+# What the daemon and the demo need, without the test and lint tools.
+venv-run:
+	@sh tools/venv.sh run
 
-lint: $(STAMP)
+lint: venv
 	$(BIN)/ruff check emsctl webui migrations tests bench
 	$(BIN)/ruff format --check emsctl webui migrations tests bench
 
-typecheck: $(STAMP)
+typecheck: venv
 	$(BIN)/mypy emsctl webui
 
 # pytest's exit code 5 (no tests collected) fails the target like any other non-zero code.
-pytest: $(STAMP)
+pytest: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report= $(PYTEST_ARGS)
 	$(BIN)/python -m coverage report --include='emsctl/engine.py,emsctl/machines.py' --fail-under=100
 
 test: lint typecheck pytest
 
-demo: $(STAMP)
+demo: venv-run
 	$(BIN)/emsctl demo
 
-dry-run: $(STAMP)
+dry-run: venv-run
 	$(BIN)/emsctl run --config $(CONFIG) --dry-run
 
-bench: $(STAMP)
+bench: venv
 	$(BIN)/python bench/run_all.py
 
 install:

@@ -1,4 +1,4 @@
-"""Forecast benchmark: what the forecast rule (DESIGN.md rule 14) changes on the shared year.
+"""Forecast benchmark: what the forecast rule (docs/decision-logic.md rule 14) changes on the year scenario.
 
 Replays the year with the house's config three times per variant — forecast off, a perfect
 forecast (the scenario's own PV still to come today) and a noisy one (a log-normal error per
@@ -22,7 +22,7 @@ from emsctl.sim.runner import run_baseline, run_ems
 from emsctl.sim.scenario import read_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-YEAR = ROOT.parent / "shared" / "scenarios" / "year_2026.csv.gz"
+YEAR = ROOT / "bench" / "data" / "year_2026.csv.gz"
 HOUSE_CONFIG = ROOT / "configs" / "ems-config.yaml"
 NOISE = 0.35
 #: The rule's own knob, for the runs that are to show it: the house's config may switch the

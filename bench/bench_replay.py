@@ -25,7 +25,7 @@ from emsctl.sim.runner import run_baseline, run_ems
 from emsctl.sim.scenario import read_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-YEAR = ROOT.parent / "shared" / "scenarios" / "year_2026.csv.gz"
+YEAR = ROOT / "bench" / "data" / "year_2026.csv.gz"
 HOUSE_CONFIG = ROOT / "configs" / "ems-config.yaml"
 TARGET_S = 30.0
 TOLERANCE = 0.03

@@ -5,7 +5,7 @@ benchmark does; its transitions, the commands they cause, one sample per minute 
 like the daemon, 30 days kept), hourly cached forecasts, kv updates and a few overrides a week
 go through the Store's own write functions into a real SQLite file. Prints the file size, the
 rows and bytes per table and the tick-write latency with the daemon's settings
-(synchronous=FULL). Exit status 1 when the file exceeds 50 MB (DESIGN.md, Targets).
+(synchronous=FULL). Exit status 1 when the file exceeds 50 MB (docs/performance.md).
 
 A full year takes about 3.5 minutes on this machine's 2 cores (17 s replay, the rest writes
 through the same functions the daemon uses); `--days 30` is a quick look.
@@ -46,9 +46,9 @@ from emsctl.sim.scenario import read_scenario
 from emsctl.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-YEAR = ROOT.parent / "shared" / "scenarios" / "year_2026.csv.gz"
+YEAR = ROOT / "bench" / "data" / "year_2026.csv.gz"
 HOUSE_CONFIG = ROOT / "configs" / "ems-config.yaml"
-FORECAST = ROOT.parent / "shared" / "fixtures" / "forecast_solar" / "estimate_public_response.json"
+FORECAST = ROOT / "tests" / "fixtures" / "forecast_solar" / "estimate_public_response.json"
 TARGET_MB = 50.0
 PRUNE_EVERY = timedelta(hours=1)
 

@@ -12,19 +12,11 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures"
-SCENARIOS = SHARED / "scenarios"
+#: Real device and API samples (provenance in tests/fixtures/README.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+#: Scenarios only the tests use; the package's own ones are in emsctl/sim/scenarios.
+SCENARIOS = FIXTURES / "scenarios"
 REQUIRE_REAL = os.environ.get("EMS_REQUIRE_REAL") == "1"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # The emulators and parsers are checked against real device samples kept beside the
-    # checkout: without them nothing meaningful can run, so say so instead of a traceback.
-    if not FIXTURES.is_dir() or not SCENARIOS.is_dir():
-        raise pytest.UsageError(
-            f"the tests need {SHARED} (device fixtures and scenarios) next to the checkout"
-        )
 
 
 def need_real(what: str, available: bool, hint: str) -> None:
@@ -45,10 +37,3 @@ def need_binary(name: str, *candidates: str, hint: str = "") -> str:
             return found
     need_real(name, False, hint or f"install the Debian package providing {name!r}")
     raise AssertionError("unreachable")
-
-
-@pytest.fixture
-def shared_fixtures() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.fail(f"shared fixtures not found at {FIXTURES}")
-    return FIXTURES

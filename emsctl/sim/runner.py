@@ -114,7 +114,7 @@ _OFF = State.OFF.value
 _ON = State.ON.value
 _COOLDOWN = State.COOLDOWN.value
 
-#: Events that may end a run before its minimum runtime (DESIGN.md rules 5, 6, 10, 11).
+#: Events that may end a run before its minimum runtime (docs/decision-logic.md rules 5, 6, 10, 11).
 _EARLY = frozenset({"release", "brake"})
 
 
@@ -135,7 +135,7 @@ class _Collect:
 class QuietTicks:
     """Says when a tick cannot change anything, so the replay may skip the Site for it.
 
-    DESIGN.md allows it ("ticks where nothing can change need not send events"). The test is
+    The design allows it ("ticks where nothing can change need not send events"). The test is
     deliberately narrow: fresh grid and SOC data, no timed condition being watched, no override
     and no command in flight, and every load either off (or in a cooldown that has not ended)
     with a start impossible, or a wallbox on inside its fallback window with nothing there that

@@ -23,7 +23,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TextIO
 
-#: The columns of a scenario file, in the documented order (DESIGN.md).
+#: The columns of a scenario file, in the documented order (docs/simulator.md).
 COLUMNS: tuple[str, ...] = (
     "timestamp",
     "pv_w",

@@ -1,4 +1,4 @@
-"""A faithful stand-in for forecast.solar's estimate endpoint (PROTOCOLS.md section 3).
+"""A faithful stand-in for forecast.solar's estimate endpoint (docs/cloud.md).
 
 Answers with the real public reply (fixtures/forecast_solar/estimate_public_response.json),
 its two days moved to the test's day and the next, values scaled by the plane's kWp (the

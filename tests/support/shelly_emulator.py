@@ -1,6 +1,6 @@
 """Faithful Shelly emulators on 127.0.0.1: Gen1 (Shelly 1 / 1PM) and Gen2 (Plus 1 / Plus 1 PM).
 
-Built from PROTOCOLS.md section 1 and the real bodies in /work/shared/fixtures/shelly:
+Built from the documented protocol (docs/adapters.md) and the real bodies in tests/fixtures/shelly:
 - Gen1: `GET /shelly`, `/status`, `/relay/N?turn=on|off|toggle[&timer=s]`, HTTP Basic auth on
   everything but /shelly when a password is set.
 - Gen2: `GET /shelly`, `GET /rpc/<Method>?k=v`, `POST /rpc/<Method>` (JSON params, bare result),

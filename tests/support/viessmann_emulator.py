@@ -1,4 +1,4 @@
-"""A faithful stand-in for the Viessmann IAM and IoT API (PROTOCOLS.md section 2).
+"""A faithful stand-in for the Viessmann IAM and IoT API (docs/cloud.md).
 
 IAM: authorize (redirects with a code, as after a successful browser login), token endpoint
 for authorization_code (the PKCE verifier is checked against the S256 challenge) and
@@ -8,7 +8,7 @@ the dump's constraints. Failure modes: 401 / EXPIRED TOKEN body, 429 with limitR
 500, 502, gateway offline. Every request is counted; the day limit is enforced like the
 real one, so a test can see the budget being broken.
 
-The command success body was never captured (PROTOCOLS 2.5): it is answered as
+The command success body was never captured (tests/fixtures/README.md): it is answered as
 `{"data": {"success": true, "reason": "COMMAND_EXECUTION_SUCCESS"}}`, and the client must not
 depend on it.
 """
