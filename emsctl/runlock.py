@@ -26,8 +26,11 @@ class LockHeld(Exception):
 
 
 def lock_path(store_path: str | Path) -> Path:
-    """Where the daemon's lock lives for a given store file."""
-    return Path(store_path).parent / LOCK_NAME
+    """Where the daemon's lock lives for a given store file.
+
+    The resolved path: the same database reached through a symlink must find the same lock.
+    """
+    return Path(store_path).resolve().parent / LOCK_NAME
 
 
 class RunLock:

@@ -60,3 +60,16 @@ def test_unknown_state_raises_instead_of_guessing(tmp_path: Path) -> None:
     not_a_dir.write_text("")
     with pytest.raises(OSError):
         runlock.is_held(not_a_dir / "ems.lock")
+
+
+def test_one_database_reached_through_a_symlink_has_one_lock(tmp_path: Path) -> None:
+    """Two daemons on the same file, one through a link in another directory, must collide."""
+    real_dir = tmp_path / "var"
+    real_dir.mkdir()
+    (real_dir / "ems.db").touch()
+    link_dir = tmp_path / "home"
+    link_dir.mkdir()
+    (link_dir / "ems.db").symlink_to(real_dir / "ems.db")
+    assert runlock.lock_path(link_dir / "ems.db") == runlock.lock_path(real_dir / "ems.db")
+    with runlock.acquire(runlock.lock_path(real_dir / "ems.db")), pytest.raises(runlock.LockHeld):
+        runlock.acquire(runlock.lock_path(link_dir / "ems.db"))
