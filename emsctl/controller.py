@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from emsctl import clock
@@ -33,6 +33,9 @@ from emsctl.site import Site, TickResult
 from emsctl.status import LoadView, StatusReport
 
 log = logging.getLogger(__name__)
+
+#: A difference between wall and monotonic time below this is jitter or NTP slewing.
+CLOCK_STEP_TOLERANCE = timedelta(seconds=10)
 
 
 class StorePort(Protocol):
@@ -83,6 +86,8 @@ class StorePort(Protocol):
         note: str | None = None,
     ) -> int: ...
 
+    def shift_overrides(self, step: timedelta, now: datetime) -> int: ...
+
 
 class MetricsPort(Protocol):
     """What the controller reports to the metrics exporter (emsctl.metrics.Metrics)."""
@@ -116,6 +121,7 @@ class Controller:
         metrics: MetricsPort | None = None,
         dry_run: bool = False,
         now: Callable[[], datetime] = clock.now,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.config = config
         self.site = site
@@ -124,6 +130,9 @@ class Controller:
         self.metrics = metrics
         self.dry_run = dry_run
         self._now = now
+        #: With a monotonic clock, wall-clock steps between ticks are found and re-based.
+        self._monotonic = monotonic
+        self._last_clock: tuple[datetime, float] | None = None
         self._latest: StatusReport | None = None
         self._lock = threading.Lock()
         self.wake = threading.Event()
@@ -150,6 +159,7 @@ class Controller:
         started = time.perf_counter()
         now = self._now()
         errors: dict[str, str] = {}
+        self._follow_clock_step(now)
         self._apply_overrides(now, errors)
         snapshot = self._collect(now, errors)
         readings = self._read_all(errors)
@@ -169,6 +179,35 @@ class Controller:
             self.metrics.observe_tick(report, result, seconds)
             self._cloud_metrics()
         return report
+
+    def _follow_clock_step(self, now: datetime) -> None:
+        """Re-base every stored time when the wall clock stepped since the last tick.
+
+        NTP setting the clock of a Pi after boot, or a person changing it, must not stretch a
+        minimum runtime, lock a load out or end an override early: what counts is the time that
+        really passed, which the monotonic clock measures.
+        """
+        if self._monotonic is None:
+            return
+        mono = self._monotonic()
+        last, self._last_clock = self._last_clock, (now, mono)
+        if last is None:
+            return
+        step = (now - last[0]) - timedelta(seconds=mono - last[1])
+        if abs(step) < CLOCK_STEP_TOLERANCE:
+            return
+        log.warning(
+            "wall clock stepped by %+.0f s (%.0f s passed since the last tick); re-basing "
+            "runtimes, holds and overrides by the step",
+            step.total_seconds(),
+            mono - last[1],
+        )
+        self.site.rebase(step)
+        if self.store is not None:
+            try:
+                self.store.shift_overrides(step, now)
+            except Exception as exc:  # the store must never stop control
+                log.warning("cannot re-base the stored overrides: %s", exc)
 
     def _cloud_metrics(self) -> None:
         """Call counts of the cloud adapters (they keep plain counters of their own)."""

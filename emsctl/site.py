@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from emsctl.config import Config
@@ -115,6 +115,22 @@ class Site:
             manual_until=m.manual_until,
             override=m.override,
         )
+
+    def rebase(self, step: timedelta) -> None:
+        """Shift every stored time by a wall-clock step, so that durations stay as they were."""
+        for m in self.models.values():
+            m.since += step
+            m.on_since = _shifted(m.on_since, step)
+            m.off_since = _shifted(m.off_since, step)
+            m.cooldown_until = _shifted(m.cooldown_until, step)
+            m.manual_until = _shifted(m.manual_until, step)
+            if m.override is not None:
+                m.override = replace(
+                    m.override,
+                    created_at=m.override.created_at + step,
+                    expires_at=_shifted(m.override.expires_at, step),
+                )
+        self.watch = {k: t + step for k, t in self.watch.items()}
 
     def statuses(self) -> dict[LoadId, LoadStatus]:
         return {load: self.status(load) for load in self.models}
@@ -288,3 +304,7 @@ class _Recorder:
         src = getattr(source, "value", str(source))
         dst = getattr(target, "value", str(target))
         self.site._record(self.load, src, dst, event=str(event), verdict=verdict, now=now)
+
+
+def _shifted(at: datetime | None, step: timedelta) -> datetime | None:
+    return None if at is None else at + step

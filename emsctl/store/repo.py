@@ -660,6 +660,31 @@ class Store:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def shift_overrides(self, step: timedelta, now: datetime) -> int:
+        """Move the overrides in force by a wall-clock step (`now` is after the step).
+
+        An owner's "Force off for 4 h" keeps its four hours when NTP or a person sets the
+        clock; without this a step back hides it (created "in the future") and a step forward
+        ends it early. Returns how many were moved; raises StoreError on failure.
+        """
+        before = now - step
+        rows = self.override_records(before, active_only=True, limit=1000)
+        try:
+            with self.engine.begin() as conn:
+                for rec in rows:
+                    conn.execute(
+                        update(overrides_table)
+                        .where(overrides_table.c.id == rec.id)
+                        .values(
+                            created_at=rec.created_at + step,
+                            expires_at=None if rec.expires_at is None else rec.expires_at + step,
+                        )
+                    )
+        except SQLAlchemyError as exc:
+            self._count("shift_overrides", exc)
+            raise StoreError(self.path, f"could not re-base overrides ({_cause(exc)})") from exc
+        return len(rows)
+
     def override_records(
         self,
         now: datetime | None = None,
