@@ -461,6 +461,38 @@ class TariffConfig(Strict):
     unmet_car_eur_kwh: float = Field(1.00, ge=0)
 
 
+class Limits(Strict):
+    """The range a measurement can physically take; outside it the value is a glitch."""
+
+    min: float = Field(allow_inf_nan=False)
+    max: float = Field(allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Limits:
+        if not self.min < self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        return self
+
+
+class PlausibilityConfig(Strict):
+    """Rule 16 (docs/decision-logic.md): a value outside its limits is missing, never acted on.
+
+    The defaults fit a house with a 63 A three-phase supply and an inverter of up to 15 kW;
+    they catch register overflows (0xFFFF, -4294967295) and unit mix-ups (kW read as W).
+    """
+
+    grid_w: Limits = Limits(min=-50_000, max=50_000)
+    grid_phase_w: Limits = Limits(min=-20_000, max=20_000)
+    soc_pct: Limits = Limits(min=0, max=100)
+    pv_w: Limits = Limits(min=-100, max=30_000)
+    battery_w: Limits = Limits(min=-20_000, max=20_000)
+    compressor_w: Limits = Limits(min=-100, max=15_000)
+    outdoor_c: Limits = Limits(min=-50, max=60)
+    dhw_c: Limits = Limits(min=-10, max=100)
+    #: A load's own meter (the Shelly's `apower`).
+    load_power_w: Limits = Limits(min=-100, max=25_000)
+
+
 # --------------------------------------------------------------------------- simulator
 
 
@@ -585,6 +617,7 @@ class Config(Strict):
     webui: WebUiConfig = WebUiConfig()
     metrics: MetricsConfig = MetricsConfig()
     tariff: TariffConfig = TariffConfig()
+    plausibility: PlausibilityConfig = PlausibilityConfig()
     sim: SimConfig = SimConfig()
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ from emsctl.model import (
     State,
     Transition,
 )
+from emsctl.plausibility import SocMemory, screen, screen_reading
 from emsctl.site import Site, TickResult
 from emsctl.status import LoadView, StatusReport
 
@@ -133,6 +134,9 @@ class Controller:
         #: With a monotonic clock, wall-clock steps between ticks are found and re-based.
         self._monotonic = monotonic
         self._last_clock: tuple[datetime, float] | None = None
+        self._soc_memory = SocMemory(config.control.max_age_s)
+        #: Measurements that are implausible right now (one log line per episode).
+        self._implausible: set[str] = set()
         self._latest: StatusReport | None = None
         self._lock = threading.Lock()
         self.wake = threading.Event()
@@ -163,6 +167,7 @@ class Controller:
         self._apply_overrides(now, errors)
         snapshot = self._collect(now, errors)
         readings = self._read_all(errors)
+        snapshot = self._screen(snapshot, readings)
         result = self.site.step(snapshot, readings, now)
         self._after_transitions(result.transitions, now)
         self._actuate(result.commands, now, errors)
@@ -208,6 +213,35 @@ class Controller:
                 self.store.shift_overrides(step, now)
             except Exception as exc:  # the store must never stop control
                 log.warning("cannot re-base the stored overrides: %s", exc)
+
+    def _screen(self, snapshot: Snapshot, readings: dict[LoadId, LoadReading]) -> Snapshot:
+        """Rule 16: implausible values become missing (readings are screened in place)."""
+        limits = self.config.plausibility
+        snapshot, bad = screen(snapshot, limits)
+        snapshot = self._soc_memory.update(snapshot, "soc_pct" in bad)
+        for load, reading in readings.items():
+            screened, implausible = screen_reading(reading, limits)
+            if implausible:
+                bad[f"{load.value}.power_w"] = reading.power_w or 0.0
+                readings[load] = screened
+        self._note_implausible(bad)
+        return snapshot
+
+    def _note_implausible(self, bad: dict[str, float]) -> None:
+        """Count every implausible value; log an episode once when it starts and when it ends."""
+        for name, value in bad.items():
+            if self.metrics is not None:
+                self.metrics.count_error(name, "implausible")
+            if name not in self._implausible:
+                log.warning(
+                    "%s: implausible value %r, treated as missing until it is plausible again "
+                    "(plausibility.* in the config)",
+                    name,
+                    value,
+                )
+        for name in self._implausible - bad.keys():
+            log.info("%s: plausible again", name)
+        self._implausible = set(bad)
 
     def _cloud_metrics(self) -> None:
         """Call counts of the cloud adapters (they keep plain counters of their own)."""

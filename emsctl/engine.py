@@ -283,7 +283,9 @@ def evaluate(
     missing_since = new_watch.get(DATA_MISSING)
     missing_for = elapsed(missing_since, now)
     failsafe = not fresh and missing_for >= c.failsafe_after_s
-    brake = soc is not None and soc < c.brake_soc
+    # The brake also judges the last plausible SOC while the current value is a glitch (rule 16).
+    brake_soc = soc if soc is not None else snapshot.soc_held_pct
+    brake = brake_soc is not None and brake_soc < c.brake_soc
     surplus: float | None = None
     if snapshot.grid_w is not None:
         surplus = -snapshot.grid_w + (snapshot.battery_w or 0.0)
@@ -611,9 +613,12 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
             j.reasons.append("manual hold expired")
         return
 
-    braked = brake and soc is not None
+    braked = brake
     brake_reason = (
-        f"emergency brake: soc {fmt_pct(soc)} < {fmt_pct(c.brake_soc)}" if soc is not None else ""
+        f"emergency brake: soc {fmt_pct(soc)} < {fmt_pct(c.brake_soc)}"
+        if soc is not None
+        else f"emergency brake: last plausible soc {fmt_pct(snapshot.soc_held_pct or 0.0)} "
+        f"< {fmt_pct(c.brake_soc)}"
     )
 
     # Owner overrides from the UI.

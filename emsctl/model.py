@@ -180,6 +180,8 @@ class Snapshot:
     dhw_c: float | None = None
     ages_s: Mapping[str, float] = field(default_factory=dict)
     forecast: Forecast | None = None
+    #: While `soc_pct` is implausible (rule 16): the last plausible SOC, for the brake only.
+    soc_held_pct: float | None = None
 
     def phase_w(self, phase: str) -> float | None:
         if phase == "L1":
