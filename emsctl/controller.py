@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -88,6 +88,12 @@ class StorePort(Protocol):
     ) -> int: ...
 
     def shift_overrides(self, step: timedelta, now: datetime) -> int: ...
+
+    def file_problem(self) -> str | None: ...
+
+    def reopen(self) -> None: ...
+
+    def record_transitions(self, transitions: Sequence[Transition]) -> bool: ...
 
 
 class MetricsPort(Protocol):
@@ -172,6 +178,7 @@ class Controller:
         self._after_transitions(result.transitions, now)
         self._actuate(result.commands, now, errors)
         if self.store is not None:
+            self._check_database(now, errors)
             self.store.record_sample(
                 now, snapshot, self.site.statuses(), surplus_w=result.decision.surplus_w
             )
@@ -242,6 +249,61 @@ class Controller:
         for name in self._implausible - bad.keys():
             log.info("%s: plausible again", name)
         self._implausible = set(bad)
+
+    def _check_database(self, now: datetime, errors: dict[str, str]) -> None:
+        """A database deleted or replaced under the daemon is made anew and given the state.
+
+        Without this SQLite goes on writing into the deleted file, and the next start finds
+        no state: the owner's overrides gone, EMS's own relays taken for a person's.
+        """
+        assert self.store is not None
+        try:
+            problem = self.store.file_problem()
+            if problem is None:
+                return
+            log.error("the database %s; creating it anew with the current state", problem)
+            self.store.reopen()
+        except Exception as exc:  # the store must never stop control
+            log.error("cannot re-create the database: %s; control goes on", exc)
+            errors["store"] = f"database gone, cannot re-create it: {exc}"
+            return
+        if self.metrics is not None:
+            self.metrics.count_error("store", "file_replaced")
+        self._persist_state(now)
+
+    def _persist_state(self, now: datetime) -> None:
+        """Write every load's state and every override in force, as a restart would need."""
+        assert self.store is not None
+        note = "database re-created while EMS ran: state carried over"
+        rows = [
+            Transition(
+                at=st.since,
+                load=load,
+                source=st.state,
+                target=st.state,
+                event="restore",
+                reasons=(note,),
+            )
+            for load, st in self.site.statuses().items()
+        ]
+        self.store.record_transitions(rows)
+        for load, st in self.site.statuses().items():
+            ov = st.override
+            if ov is not None and ov.mode is not Mode.AUTO and ov.active(now):
+                self.store.add_override(
+                    load, ov.mode, ov.created_by, ov.created_at, ov.expires_at, note=note
+                )
+            if st.state is State.MANUAL:
+                on = bool(st.reading.relay_on)
+                self.store.add_override(
+                    load,
+                    Mode.FORCE_ON if on else Mode.FORCE_OFF,
+                    "by hand (carried over)",
+                    st.since,
+                    st.manual_until,
+                    detected=True,
+                    note=note,
+                )
 
     def _cloud_metrics(self) -> None:
         """Call counts of the cloud adapters (they keep plain counters of their own)."""

@@ -60,7 +60,7 @@ from emsctl.model import (
     State,
     Transition,
 )
-from emsctl.store import queries
+from emsctl.store import journal, queries
 from emsctl.store.db import (
     HEAD_REVISION,
     MEMORY,
@@ -154,6 +154,14 @@ def _rounded(name: str, value: float | None) -> float | None:
     return float(round(value)) if name in _WATTS else round(value, 1)
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 class Store:
     """Repository over one SQLite database. Thread-safe: each call uses its own connection."""
 
@@ -178,6 +186,10 @@ class Store:
         self._lock = threading.Lock()
         self.max_unsaved = 10_000
         self.transitions_dropped = 0
+        #: (device, inode) of the database file: a file deleted or replaced under a running
+        #: daemon is noticed (SQLite would go on writing to the unlinked inode).
+        self._identity: tuple[int, int] | None = None
+        self._busy_timeout_s = 2.0
 
     # ------------------------------------------------------------------ opening
 
@@ -231,6 +243,7 @@ class Store:
                 log.warning("database %s has tables EMS does not know: %s", p, foreign)
         engine = make_engine(p, busy_timeout_s=busy_timeout_s)
         store = cls(engine, str(p), retention_days=retention_days)
+        store._busy_timeout_s = busy_timeout_s
         try:
             store._migrate(migrate_to_head)
         except SQLAlchemyError as exc:
@@ -239,7 +252,59 @@ class Store:
         except StoreError:
             engine.dispose()
             raise
+        store._identity = _file_identity(p)
+        if migrate_to_head:
+            store._replay_journal()
         return store
+
+    def _replay_journal(self) -> None:
+        """Write the transitions an earlier run kept in its outage journal, then remove it."""
+        path = journal.journal_path(self.path)
+        rows = journal.read(path)
+        if not rows and not path.exists():
+            return
+        if rows:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(_INSERT_TRANSITION, rows)
+            except SQLAlchemyError as exc:
+                raise StoreError(
+                    self.path, f"cannot write the outage journal {path} ({_cause(exc)})"
+                ) from exc
+            log.warning(
+                "wrote %d transition(s) from the outage journal %s (kept while the database "
+                "was unavailable)",
+                len(rows),
+                path,
+            )
+        journal.remove(path)
+
+    # ------------------------------------------------------------------ the file itself
+
+    def file_problem(self) -> str | None:
+        """Why the database file is no longer the one opened (deleted, replaced), or None."""
+        if self._identity is None:
+            return None
+        now = _file_identity(Path(self.path))
+        if now is None:
+            return "was deleted"
+        if now != self._identity:
+            return "was replaced by another file"
+        return None
+
+    def reopen(self) -> None:
+        """Open the database at the same path anew (created and migrated if it is gone).
+
+        Raises StoreError when it cannot be created; the old connections stay closed.
+        """
+        self.engine.dispose()
+        fresh = Store.open(
+            self.path,
+            retention_days=self.retention.days,
+            busy_timeout_s=self._busy_timeout_s,
+        )
+        self.engine = fresh.engine
+        self._identity = fresh._identity
 
     @classmethod
     def temporary(cls, *, retention_days: int = DEFAULT_RETENTION_DAYS) -> Store:
@@ -365,6 +430,8 @@ class Store:
                     _cause(exc),
                     len(rows),
                 )
+                if self.path != MEMORY:
+                    journal.write(journal.journal_path(self.path), rows)
                 return False
             except Exception as exc:
                 self._count(op, exc)
@@ -373,6 +440,8 @@ class Store:
                 log.exception("store refused %d transition(s); dropped them", len(rows))
                 return False
             self._unsaved.clear()
+            if self.path != MEMORY:
+                journal.remove(journal.journal_path(self.path))
         if op != "record_transitions":
             log.info("wrote %d transition(s) kept during a database outage", len(rows))
         return True
