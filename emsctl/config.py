@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
 import logging
 import re
 from collections.abc import Iterator
@@ -447,11 +448,61 @@ class WebUiConfig(Strict):
     #: How long a login lasts.
     session_days: int = Field(30, ge=1, le=365)
 
+    @field_validator("bind")
+    @classmethod
+    def _bind_address(cls, v: str) -> str:
+        return bind_address(v)
+
+    @field_validator("password_hash")
+    @classmethod
+    def _hash_format(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        method, _, rest = v.partition("$")
+        salt, _, digest = rest.partition("$")
+        if not method.startswith(("scrypt", "pbkdf2")) or not salt or not digest:
+            raise ValueError(
+                "not a password hash: make one with `emsctl webui hash-password` "
+                "(it starts with scrypt: or pbkdf2:)"
+            )
+        return v
+
 
 class MetricsConfig(Strict):
     enabled: bool = True
     bind: str = "0.0.0.0"
     port: int = Field(9099, ge=0, le=65535)
+
+    @field_validator("bind")
+    @classmethod
+    def _bind_address(cls, v: str) -> str:
+        return bind_address(v)
+
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def bind_address(v: str) -> str:
+    """An IP address or a host name to listen on; anything else is refused."""
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        # A name's last label is never all digits: 300.1.1.1 is a mistyped address.
+        if not _HOSTNAME.match(v) or v.rsplit(".", 1)[-1].isdigit():
+            raise ValueError("an IP address (e.g. 127.0.0.1, 0.0.0.0, ::) or a host name") from None
+    return v
+
+
+def is_loopback(bind: str) -> bool:
+    """Whether a listen address is reachable from this machine only."""
+    if bind == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bind).is_loopback
+    except ValueError:
+        return False
 
 
 class TariffConfig(Strict):
@@ -683,6 +734,17 @@ class Config(Strict):
                         "'compressor' or 'none': a Shelly 1 Gen1 has no power meter",
                     )
                 )
+        w = self.webui
+        # The web UI switches the heat pump and the wallboxes: on the network it needs a login.
+        if w.enabled and w.password_hash is None and not is_loopback(w.bind):
+            problems.append(
+                (
+                    "webui.bind",
+                    w.bind,
+                    "a loopback address such as 127.0.0.1 while webui.password_hash is not "
+                    "set (emsctl webui hash-password): no control panel open to the network",
+                )
+            )
         if problems:
             raise _CrossCheckError(problems)
         return self
