@@ -91,6 +91,14 @@ def check_path(path: Path, *, create: bool) -> bool:
         raise StoreError(
             path, f"cannot be created: directory {parent} is not writable by {_user()}"
         )
+    # The history tells when the house is empty: readable by its owner only, whatever the
+    # umask (SQLite gives its -wal and -shm files the database's mode).
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(path, f"cannot be created ({exc.strerror})") from None
     return False
 
 

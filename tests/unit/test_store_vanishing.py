@@ -183,3 +183,22 @@ def test_a_torn_last_line_loses_only_that_line(tmp_path: Path) -> None:
     with path.open("a") as f:
         f.write('{"at": {"$dt": "2026-01')
     assert read_journal(path) == [row, row]
+
+
+def test_a_new_database_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with Store.open(tmp_path / "ems.db") as store:
+            store.record_sample(T0, FakeCollector().collect(T0), {})
+            modes = {
+                p.name: stat.S_IMODE(p.stat().st_mode)
+                for p in tmp_path.iterdir()
+                if p.name.startswith("ems.db")
+            }
+    finally:
+        os.umask(old)
+    assert modes["ems.db"] == 0o600
+    assert all(m == 0o600 for m in modes.values()), modes
