@@ -23,8 +23,10 @@ from emsctl.model import LoadId, LoadKind
 
 log = logging.getLogger(__name__)
 
-Seconds = Annotated[float, Field(ge=0)]
-Watts = Annotated[float, Field(ge=0)]
+#: Durations up to a week and powers up to 1 MW: beyond, a value is a typo that would stall
+#: or overflow the daemon (a timer of .inf never ends).
+Seconds = Annotated[float, Field(ge=0, le=7 * 86400)]
+Watts = Annotated[float, Field(ge=0, le=1_000_000)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 Phase = Literal["L1", "L2", "L3"]
 
@@ -38,7 +40,9 @@ _LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 class Strict(BaseModel):
     """Base for every section: unknown keys are errors, instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 # --------------------------------------------------------------------------- devices
@@ -52,11 +56,11 @@ class DeviceConfig(Strict):
     channel: int = Field(0, ge=0)
     username: str = "admin"  # Gen1 only; Gen2 is always "admin"
     #: Per HTTP call, retries included (a switch is two calls: command, then read-back).
-    timeout_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(5.0, gt=0, le=60)
     #: Extra attempts after a connection error or timeout (never after an answer).
     retries: int = Field(1, ge=0, le=5)
     #: Dead-man: the device switches itself off this long after our last renewal.
-    deadman_s: int = Field(300, ge=0)
+    deadman_s: int = Field(300, ge=0, le=86400)
     #: KEY=VALUE file with EMS_SHELLY_PASSWORD / EMS_SHELLY_<LOAD>_PASSWORD (mode 0600);
     #: environment variables of the same name win. None: $EMS_CREDENTIALS_FILE, else
     #: /etc/ems/credentials.env when it exists and is readable.
@@ -243,7 +247,7 @@ class LoadsConfig(Strict):
 class ControlConfig(Strict):
     """The decision rules' house-wide settings (docs/decision-logic.md)."""
 
-    interval_s: float = Field(60, gt=0)
+    interval_s: float = Field(60, gt=0, le=3600)
     #: Rule 4: loads in this order get surplus first; shedding goes in reverse.
     priority: list[LoadId] = [LoadId.SG_READY, LoadId.DHW, LoadId.WB_A, LoadId.WB_B]
     #: Rule 7: loads in one group never run together.
@@ -321,7 +325,7 @@ class PrometheusConfig(Strict):
 
     url: str = "http://127.0.0.1:9090"
     #: Whole query, connection included; also sent to Prometheus as its query timeout.
-    timeout_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(5.0, gt=0, le=60)
     grid_w: MetricQuery = _q("pcc_transfer_power_exchange_value")
     grid_l1_w: MetricQuery | None = None
     grid_l2_w: MetricQuery | None = None
@@ -355,7 +359,7 @@ class ViessmannConfig(Strict):
     device_id: str | None = None
     #: Our own calls per rolling 24 h; Viessmann blocks the account at 1450 (shared with the app).
     daily_budget: int = Field(300, ge=1, le=1450)
-    timeout_s: float = Field(31.0, gt=0)
+    timeout_s: float = Field(31.0, gt=0, le=120)
     #: Where the refresh token lives (mode 0600); relative paths are under the state directory
     #: (the directory of store.path).
     token_file: str = "viessmann-token.json"
@@ -417,7 +421,7 @@ class ForecastConfig(Strict):
     #: Our own cap on calls per hour (None: 12 without a key, 60 with one, the free and
     #: personal tiers' limits). The server's rate-limit headers are honoured as well.
     hourly_limit: int | None = Field(None, ge=1)
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _plane_count(self) -> ForecastConfig:
@@ -430,7 +434,7 @@ class ForecastConfig(Strict):
 
 class StoreConfig(Strict):
     path: str = "/var/lib/ems/ems.db"
-    retention_days: int = Field(30, ge=1)
+    retention_days: int = Field(30, ge=1, le=3650)
 
 
 class WebUiConfig(Strict):

@@ -1,0 +1,43 @@
+"""check-config refuses every value the daemon cannot run with: infinite, NaN or absurd."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from emsctl.config import ConfigError, parse_config
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"store": {"retention_days": 1_000_000}}, "store.retention_days"),  # OverflowError
+        ({"prometheus": {"timeout_s": math.inf}}, "prometheus.timeout_s"),  # every tick stalls
+        ({"prometheus": {"timeout_s": 3600}}, "prometheus.timeout_s"),
+        ({"loads": {"sg_ready": {"on_delay_s": math.inf}}}, "loads.sg_ready.on_delay_s"),
+        ({"loads": {"wb_a": {"min_on_s": math.nan}}}, "loads.wb_a.min_on_s"),
+        ({"loads": {"wb_b": {"nominal_w": 1e308}}}, "loads.wb_b.nominal_w"),
+        ({"control": {"interval_s": -math.inf}}, "control.interval_s"),
+        ({"control": {"manual_hold_s": 1e12}}, "control.manual_hold_s"),
+        ({"control": {"forecast_margin": math.nan}}, "control.forecast_margin"),
+        ({"tariff": {"import_eur_kwh": math.inf}}, "tariff.import_eur_kwh"),
+        ({"loads": {"wb_a": {"device": {"deadman_s": 10**9}}}}, "loads.wb_a.device.deadman_s"),
+    ],
+)
+def test_values_the_daemon_cannot_run_with_are_refused(data: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert key in str(err.value)
+
+
+def test_the_bounds_leave_room_for_every_real_house() -> None:
+    cfg = parse_config(
+        {
+            "store": {"retention_days": 3650},
+            "control": {"manual_hold_s": 7 * 86400, "interval_s": 10},
+            "loads": {"wb_b": {"nominal_w": 22_000}},
+        }
+    )
+    assert cfg.store.retention_days == 3650
