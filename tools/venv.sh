@@ -26,6 +26,20 @@ broken="$VENV/.install-failed"
 
 say() { echo "venv: $*" >&2; }
 
+# pip with its progress shown, less the lines about package indexes that do not exist here;
+# the exit status is pip's.
+pip() {
+    exec 3>&1
+    status=$({ {
+        rc=0
+        "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 || rc=$?
+        echo "$rc" >&4
+    } |
+        grep -v "is ignored: it is neither a file nor a directory" >&3 || true; } 4>&1)
+    exec 3>&-
+    return "$status"
+}
+
 # True when interpreter $1 runs and is at least Python 3.11.
 new_enough() {
     "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
@@ -79,13 +93,11 @@ run) say "installing EMS and what it needs to run into $VENV (about 120 MB) ..."
 dev) say "installing EMS with its test and lint tools into $VENV (about 600 MB) ..." ;;
 esac
 touch "$broken"
-if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar on \
-    --upgrade pip; then
+if ! pip install --progress-bar on --upgrade pip; then
     say "upgrading pip in $VENV failed; $VENV will be rebuilt on the next run"
     exit 1
 fi
-if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar on \
-    -e ".$extra"; then
+if ! pip install --progress-bar on -e ".$extra"; then
     say "installing into $VENV failed (see above); it will be rebuilt on the next run"
     exit 1
 fi
