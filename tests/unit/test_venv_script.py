@@ -35,8 +35,8 @@ def _fake_python(path: Path, version: str) -> Path:
 def _run(
     cwd: Path, *, python: str, path_dir: Path, kind: str = "dev"
 ) -> subprocess.CompletedProcess:
-    # Only the stand-ins and the two tools the script runs: no real interpreter is found.
-    for tool in ("rm", "touch"):
+    # Only the stand-ins and the tools the script (and they) run: no real interpreter is found.
+    for tool in ("rm", "touch", "grep", "mkdir", "cp"):
         link = path_dir / tool
         if not link.exists():
             link.symlink_to(shutil.which(tool) or f"/bin/{tool}")
@@ -122,3 +122,30 @@ def test_unknown_kind_is_refused(project: Path) -> None:
     res = _run(project, python="python3", path_dir=project / "bin", kind="everything")
     assert res.returncode == 2
     assert "usage:" in res.stderr
+
+
+def test_a_failed_install_is_reported_and_marked_for_a_rebuild(project: Path) -> None:
+    """pip's status survives the output filter; index noise is dropped, its error kept."""
+    fake = project / "bin" / "python3.12"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *--version*) echo "Python 3.12.7"; exit 0;; esac\n'
+        'case "$*" in *version_info*|"-c pass") exit 0;; esac\n'
+        'case "$*" in "-m venv "*) mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; exit 0;; esac\n'
+        'case "$*" in *"pip --version"*) exit 0;; esac\n'
+        'case "$*" in *"pip "*install*)\n'
+        "  echo \"WARNING: Location 'file:///x' is ignored: "
+        'it is neither a file nor a directory"\n'
+        '  echo "ERROR: Could not find a version that satisfies the requirement"; exit 1;;\n'
+        "esac\n"
+        "exit 97\n"
+    )
+    fake.chmod(0o755)
+    res = _run(project, python=str(fake), path_dir=project / "bin", kind="run")
+    assert res.returncode == 1
+    out = res.stdout + res.stderr
+    assert "ERROR: Could not find a version" in out
+    assert "is ignored" not in out
+    assert "will be rebuilt on the next run" in res.stderr
+    assert (project / ".venv" / ".install-failed").exists()
+    assert not (project / ".venv" / ".installed-run").exists()
