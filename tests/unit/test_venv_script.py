@@ -146,6 +146,6 @@ def test_a_failed_install_is_reported_and_marked_for_a_rebuild(project: Path) ->
     out = res.stdout + res.stderr
     assert "ERROR: Could not find a version" in out
     assert "is ignored" not in out
-    assert "will be rebuilt on the next run" in res.stderr
+    assert "upgrading pip in .venv failed; .venv will be rebuilt on the next run" in res.stderr
     assert (project / ".venv" / ".install-failed").exists()
     assert not (project / ".venv" / ".installed-run").exists()
