@@ -37,7 +37,7 @@ demo: venv-run
 	$(BIN)/emsctl demo
 
 dry-run: venv-run
-	$(BIN)/emsctl run --config $(CONFIG) --dry-run
+	$(BIN)/emsctl run --config $(CONFIG) --dry-run --db ems.db
 
 bench: venv
 	$(BIN)/python bench/run_all.py

@@ -123,8 +123,10 @@ def setup_logging(level: str) -> None:
     if not os.environ.get("JOURNAL_STREAM") and not os.environ.get("INVOCATION_ID"):
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
-    # httpx logs every request at INFO: one line per device per tick is noise in the journal.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # httpx logs every request at INFO: one line per device per tick is noise in the journal;
+    # Alembic names its plugins and its SQLite dialect at every start.
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,11 +7,13 @@ the tick and exit 0, SIGHUP reloads the config (an invalid one is refused, the o
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import FrameType
@@ -56,6 +58,17 @@ class RunOptions:
     max_ticks: int | None = None
     config: Config | None = None
     banner: Callable[[str], None] = field(default=lambda line: log.info("%s", line))
+    #: How to choose another port, per server ("webui", "metrics"), for a port in use.
+    port_hints: dict[str, str] = field(
+        default_factory=lambda: {
+            "webui": "set webui.port in the config",
+            "metrics": "set metrics.port in the config",
+        }
+    )
+
+
+class PortInUse(Exception):
+    """A server's port is taken; the message names it and how to choose another."""
 
 
 class Daemon:
@@ -105,15 +118,41 @@ class Daemon:
             metrics=metrics,
             dry_run=self.opts.dry_run,
             now=self.opts.now,
+            # Wall-clock steps are found against the monotonic clock; simulated time has none.
+            monotonic=clock.monotonic if self.opts.now is clock.now else None,
         )
+        urls: list[str] = []
         if config.metrics.enabled:
-            self.metrics_server = metrics.serve(config.metrics.bind, config.metrics.port)
+            with self._binding("metrics", config.metrics.bind, config.metrics.port):
+                self.metrics_server = metrics.serve(config.metrics.bind, config.metrics.port)
             port = self.metrics_server.server_port
-            self.opts.banner(f"metrics: http://{_host(config.metrics.bind)}:{port}/metrics")
+            urls.append(f"metrics: http://{_host(config.metrics.bind)}:{port}/metrics")
         if config.webui.enabled:
-            self._start_web(config)
+            with self._binding("webui", config.webui.bind, config.webui.port):
+                urls.insert(0, self._start_web(config))
         mode = " (dry run: nothing is switched)" if self.opts.dry_run else ""
+        # The addresses last: they are what the owner looks for after the start-up lines.
         self.opts.banner(f"EMS running{mode}; database {db}")
+        for line in urls:
+            self.opts.banner(line)
+
+    @contextmanager
+    def _binding(self, server: str, bind: str, port: int) -> Iterator[None]:
+        """Turn "address already in use" into one line naming the port and the way out."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            what = "web UI" if server == "webui" else "metrics"
+            why = {
+                errno.EADDRINUSE: "is already in use",
+                errno.EACCES: "may not be used by this user",
+            }.get(exc.errno or 0, "cannot be bound")
+            raise PortInUse(
+                f"cannot start: port {port} on {bind} for the {what} {why}; "
+                f"{self.opts.port_hints.get(server, 'choose another port')}"
+            ) from None
 
     def _take_lock(self, db: str) -> None:
         if db == ":memory:":
@@ -122,7 +161,7 @@ class Daemon:
 
         self._lock_handle = runlock.acquire(runlock.lock_path(db))
 
-    def _start_web(self, config: Config) -> None:
+    def _start_web(self, config: Config) -> str:
         from webui import create_app
         from webui.serve import serve
 
@@ -131,7 +170,7 @@ class Daemon:
         # serve() warns by itself when the UI listens beyond localhost without a password.
         self.web_server = serve(app, config.webui.bind, config.webui.port)
         self.web_server.start()
-        self.opts.banner(f"web UI: {self.web_server.url}/")
+        return f"web UI: {self.web_server.url}/"
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -285,6 +324,11 @@ def run(opts: RunOptions) -> int:
         daemon.start()
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
+        daemon.shutdown()
+        return 2
+    except PortInUse as exc:
+        sys.stderr.write(f"{exc}\n")
+        daemon.shutdown()
         return 2
     except StoreError as exc:
         sys.stderr.write(f"cannot start: {exc}\n")
@@ -307,7 +351,7 @@ def run(opts: RunOptions) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return run(RunOptions(config_path=args.config, dry_run=args.dry_run))
+    return run(RunOptions(config_path=args.config, dry_run=args.dry_run, store_path=args.db))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -319,5 +363,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--dry-run",
         action="store_true",
         help="decide, log and persist what would be done, but switch nothing",
+    )
+    p.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="database file (default: store.path of the config), e.g. ./ems.db in a checkout",
     )
     p.set_defaults(func=_cmd_run)

@@ -52,13 +52,19 @@ class SimCollector:
         self._values: list[float | None] = list(_NONE7)
         self._times: list[float] = list(_NEVER)
         self._ring: deque[tuple[list[float | None], list[float]]] = deque(maxlen=self.lag + 1)
+        #: Seconds from the origin to the start of the plant's current lap (the demo loops).
+        self._lap_s = 0.0
         self.closed = False
+
+    def next_lap(self, shift: timedelta) -> None:
+        """The plant starts its scenario again `shift` later: sample times go on from there."""
+        self._lap_s += shift.total_seconds()
 
     def record(self) -> None:
         """Take the samples of the minute the plant just simulated."""
         p = self.plant
         i = p.index - 1
-        t = p.index * 60.0  # samples are stamped at the end of their minute
+        t = self._lap_s + p.index * 60.0  # samples are stamped at the end of their minute
         values = list(self._values)
         times = list(self._times)
         if self._house_gap is None or not self._house_gap[i]:
@@ -227,6 +233,12 @@ class SimForecast:
         self._fetched: datetime | None = None
         self._midnight_index = -1  # index of the next local midnight after _fetched
 
+    def next_lap(self, shift: timedelta) -> None:
+        """The scenario's days start again `shift` later (the demo loops): forecast anew."""
+        self.start += shift
+        self._fetched = None
+        self._midnight_index = -1
+
     def _index(self, at: datetime) -> int:
         i = int((at - self.start).total_seconds() // 60)
         return max(0, min(self.minutes, i))
@@ -264,8 +276,11 @@ class SimForecast:
 class SimHouse:
     """A plant with its collector and actuators, advanced one minute at a time."""
 
-    def __init__(self, scenario: Scenario, config: Config) -> None:
+    def __init__(self, scenario: Scenario, config: Config, *, loop: bool = False) -> None:
         self.config = config
+        #: Start the scenario's days again at its end instead of being done (the demo).
+        self.loop = loop
+        self.laps = 0
         self.plant = Plant(scenario, config)
         self.collector = SimCollector(self.plant, config)
         meters = {
@@ -300,6 +315,12 @@ class SimHouse:
                 relay.expire(self.plant.now)
         self.plant.step()
         self.collector.record()
+        if self.loop and self.plant.done:
+            shift = self.plant.next_lap()
+            self.collector.next_lap(shift)
+            if self.forecaster is not None:
+                self.forecaster.next_lap(shift)
+            self.laps += 1
 
     def snapshot(self) -> Snapshot:
         """What the controller sees now (with the forecast when one is configured)."""

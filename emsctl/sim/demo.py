@@ -1,13 +1,15 @@
 """`emsctl demo`: the real daemon (store, metrics, web UI) on the simulated house, fast.
 
-One simulated minute per `sim.demo_seconds_per_minute` wall seconds (0.1 by default), a
-temporary database unless --db is given; Ctrl-C stops it cleanly.
+One simulated minute per `sim.demo_seconds_per_minute` wall seconds (0.1 by default). At the
+end of the scenario its days start again, so the demo runs until Ctrl-C (or --minutes).
+A temporary database, deleted at exit, unless --db is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import tempfile
 from datetime import time
@@ -18,7 +20,7 @@ from emsctl.config import Config
 from emsctl.controller import Controller, Devices
 from emsctl.daemon import RunOptions, run
 from emsctl.sim.adapters import SimHouse
-from emsctl.sim.scenario import load
+from emsctl.sim.scenario import ScenarioError, load
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +32,27 @@ DEMO_CONFIG = Path(__file__).resolve().with_name("demo.yaml")
 def _demo_config(args: argparse.Namespace) -> Config:
     from emsctl.cli import config_or_exit
 
-    return config_or_exit(args.config or str(DEMO_CONFIG))
+    config = config_or_exit(args.config or str(DEMO_CONFIG))
+    update: dict[str, Any] = {}
+    if args.web_port is not None:
+        update["webui"] = config.webui.model_copy(update={"port": args.web_port})
+    if args.metrics_port is not None:
+        update["metrics"] = config.metrics.model_copy(update={"port": args.metrics_port})
+    return config.model_copy(update=update) if update else config
 
 
 def run_demo(args: argparse.Namespace) -> int:
     config = _demo_config(args)
-    scenario = load(args.scenario)
-    house = SimHouse(scenario, config)
+    try:
+        scenario = load(args.scenario)
+    except ScenarioError as exc:
+        sys.stderr.write(f"emsctl demo: --scenario {exc}\n")
+        return 2
+    house = SimHouse(scenario, config, loop=True)
     tz = config.control.tz
-    start = time.fromisoformat(args.start)
+    start: time = args.start
     # Let the plant run without the EMS until the chosen local time (the night is dull).
-    while not house.done and house.now.astimezone(tz).time() < start:
+    while house.laps == 0 and house.now.astimezone(tz).time() < start:
         house.advance()
 
     def devices(_config: Config, _store: Any) -> Devices:
@@ -50,25 +62,39 @@ def run_demo(args: argparse.Namespace) -> int:
             forecast=house.forecaster,
         )
 
+    laps = [house.laps]
+
     def after_tick(_ctl: Controller) -> None:
         house.advance()
-        if house.done:
-            log.info("scenario %s finished", scenario.name)
-            raise SystemExit(0)
+        if house.laps != laps[0]:
+            laps[0] = house.laps
+            log.info(
+                "scenario %s starts again: simulated %s",
+                scenario.name,
+                house.now.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            )
 
     tmp = None
     db = args.db
     if db is None:
         tmp = tempfile.TemporaryDirectory(prefix="ems-demo-")
         db = str(Path(tmp.name) / "ems.db")
+        where = f"database {db} (deleted at exit; --db PATH keeps one)"
+    else:
+        where = f"database {db} (kept)"
     speed = args.speed or config.sim.demo_seconds_per_minute
 
     def banner(line: str) -> None:
         sys.stderr.write(f"  {line}\n")
+        if line.startswith("metrics:") or (
+            line.startswith("web UI:") and not config.metrics.enabled
+        ):
+            sys.stderr.write("  Ctrl-C stops the demo.\n")
+        sys.stderr.flush()
 
     sys.stderr.write(
-        f"EMS demo: scenario {scenario.name} from {args.start} local, "
-        f"1 simulated minute every {speed:g} s. Ctrl-C stops.\n"
+        f"EMS demo: scenario {scenario.name} from {start:%H:%M} local, 1 simulated minute "
+        f"every {speed:g} s, {where}\n"
     )
     try:
         return run(
@@ -82,6 +108,10 @@ def run_demo(args: argparse.Namespace) -> int:
                 after_tick=after_tick,
                 max_ticks=args.minutes,
                 banner=banner,
+                port_hints={
+                    "webui": "choose another with --web-port N",
+                    "metrics": "choose another with --metrics-port N",
+                },
             )
         )
     except SystemExit as exc:
@@ -89,6 +119,45 @@ def run_demo(args: argparse.Namespace) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _positive_speed(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(v) or v <= 0 or v > 60:
+        raise argparse.ArgumentTypeError(
+            f"{text}: wall seconds per simulated minute, above 0 and at most 60"
+        )
+    return v
+
+
+def _time_of_day(text: str) -> time:
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day HH:MM") from None
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1")
+    return v
+
+
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"{text}: a port is 0..65535 (0: any free one)")
+    return v
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -102,8 +171,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--scenario", default=DEFAULT_SCENARIO, help="bundled scenario name or a CSV path"
     )
-    p.add_argument("--start", default="06:00", help="local time of day to start at (HH:MM)")
-    p.add_argument("--speed", type=float, default=None, help="wall seconds per simulated minute")
-    p.add_argument("--db", default=None, help="database file (default: a temporary one)")
-    p.add_argument("--minutes", type=int, default=None, help="stop after this many minutes")
+    p.add_argument(
+        "--start",
+        type=_time_of_day,
+        default=time(6, 0),
+        help="local time of day to start at (HH:MM, default 06:00)",
+    )
+    p.add_argument(
+        "--speed", type=_positive_speed, default=None, help="wall seconds per simulated minute"
+    )
+    p.add_argument("--db", default=None, help="database file to keep (default: a temporary one)")
+    p.add_argument(
+        "--minutes", type=_count, default=None, help="stop after this many simulated minutes"
+    )
+    p.add_argument(
+        "--web-port", type=_port, default=None, help="web UI port (default: the config's, 8080)"
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        help="metrics port (default: the config's, 9099)",
+    )
     p.set_defaults(func=run_demo)

@@ -8,7 +8,8 @@ docs/simulator.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from emsctl.config import Config
@@ -192,6 +193,18 @@ class Plant:
     @property
     def done(self) -> bool:
         return self.index >= self.minutes
+
+    def next_lap(self) -> timedelta:
+        """Start the scenario's days again after its end (the demo runs until stopped).
+
+        Time goes on: the scenario is moved by its length in whole days, so the clock keeps
+        its time of day and never runs back. The physics carries over (battery, temperatures,
+        a car still plugged in). Returns the shift.
+        """
+        shift = timedelta(days=max(1, math.ceil(self.minutes / 1440)))
+        self.scenario = replace(self.scenario, start=self.scenario.start + shift)
+        self.index = 0
+        return shift
 
     def cop(self, outdoor_c: float) -> float:
         base, slope, ref, lo, hi = self._cop

@@ -24,8 +24,7 @@ from emsctl.store.models import metadata
 
 # Alembic's per-run INFO lines ("Context impl SQLiteImpl") would fill the journal at every
 # start; the store logs the migrations it actually applies.
-logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 #: `__path__` rather than `__file__`: it also works when `migrations` resolves as a namespace
 #: package (an editable install made before the package had its __init__.py).

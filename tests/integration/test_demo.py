@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from emsctl.sim.demo import DEMO_CONFIG
@@ -121,3 +123,110 @@ def test_the_demo_ends_by_itself_after_the_requested_minutes(tmp_path: Path) -> 
             proc.kill()
             proc.wait()
     assert "Traceback" not in log.read_text()
+
+
+def _startup_lines(log: Path, proc: subprocess.Popen[bytes]) -> list[str]:
+    _wait_for(log, r"Ctrl-C stops the demo\.", proc)
+    lines = log.read_text().splitlines()
+    end = next(i for i, line in enumerate(lines) if "Ctrl-C stops the demo." in line)
+    return lines[: end + 1]
+
+
+def test_the_demo_goes_on_past_the_end_of_its_scenario_and_prints_its_urls_last(
+    tmp_path: Path,
+) -> None:
+    """A newcomer opens the browser minutes later: the demo must still be there."""
+    proc, log = _demo(tmp_path, "--speed", "0.002", "--start", "22:00")
+    try:
+        head = _startup_lines(log, proc)
+        # The addresses are the last start-up lines, after every library's INFO line.
+        assert re.fullmatch(r"\s*web UI: http://127\.0\.0\.1:\d+/", head[-3])
+        assert re.fullmatch(r"\s*metrics: http://127\.0\.0\.1:\d+/metrics", head[-2])
+        assert not any("alembic" in line for line in head)
+        db = re.search(r"database (\S+) \(deleted at exit", "\n".join(head))
+        assert db is not None
+        ui = re.search(r"web UI: (http://\S+)/", head[-3]).group(1)  # type: ignore[union-attr]
+        # Two hours of the scenario's last day, then the next simulated day begins.
+        _wait_for(
+            log,
+            r"scenario s2_spring_fast_clouds starts again: simulated 2026-05-11 00:00",
+            proc,
+            60,
+        )
+        _wait_for(log, r"starts again: simulated 2026-05-12 00:00", proc, 60)
+        assert proc.poll() is None
+        assert httpx.get(ui + "/", timeout=10).status_code == 200
+        assert Path(db.group(1)).exists()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not Path(db.group(1)).exists()  # the temporary database goes with the demo
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_database_given_with_db_is_kept(tmp_path: Path) -> None:
+    db = tmp_path / "kept.db"
+    proc, log = _demo(tmp_path, "--db", str(db), "--minutes", "5", "--speed", "0.01")
+    assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    assert f"database {db} (kept)" in log.read_text()
+    assert db.exists()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] >= 4
+
+
+def _taken_port() -> tuple[socket.socket, int]:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    return s, s.getsockname()[1]
+
+
+@pytest.mark.parametrize("flag", ["--web-port", "--metrics-port"])
+def test_a_port_in_use_is_one_line_naming_it_and_the_flag(tmp_path: Path, flag: str) -> None:
+    sock, port = _taken_port()
+    try:
+        db = tmp_path / "d.db"
+        proc, log = _demo(tmp_path, flag, str(port), "--db", str(db), "--minutes", "3")
+        assert proc.wait(timeout=60) == 2
+    finally:
+        sock.close()
+    out = log.read_text()
+    assert "Traceback" not in out
+    (line,) = [x for x in out.splitlines() if "in use" in x]
+    assert f"port {port}" in line and f"choose another with {flag} N" in line
+    # Nothing is left holding the database: a second start on it works at once.
+    proc, log = _demo(tmp_path, "--db", str(db), "--minutes", "2", log_name="again.log")
+    assert proc.wait(timeout=60) == 0, log.read_text()[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--scenario", "nope"], "no bundled scenario of that name"),
+        (["--start", "25:00"], "is not a time of day HH:MM"),
+        (["--start", "noon"], "is not a time of day HH:MM"),
+        (["--speed", "0"], "above 0"),
+        (["--speed", "-1"], "above 0"),
+        (["--speed", "nan"], "above 0"),
+        (["--speed", "fast"], "is not a number"),
+        (["--minutes", "0"], "at least 1"),
+        (["--web-port", "70000"], "0..65535"),
+    ],
+)
+def test_bad_demo_arguments_are_refused_in_one_line(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "emsctl.cli", "demo", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert says in res.stderr
