@@ -4,6 +4,7 @@ never runs back, the plant's state carries over and the measurements stay fresh.
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from emsctl.config import parse_config
 from emsctl.sim.adapters import SimHouse
@@ -25,7 +26,7 @@ def test_a_looping_house_goes_on_with_fresh_data_and_a_new_forecast() -> None:
         times.append(house.now)
         stored.append(house.plant.stored_wh)
     assert house.laps == 1 and not house.done
-    assert all(b - a == timedelta(minutes=1) for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a == timedelta(minutes=1) for a, b in pairwise(times))
     assert house.now == start + timedelta(days=1, minutes=30)
     snap = house.snapshot()
     assert snap.grid_w is not None and snap.soc_pct is not None  # not stale after the lap
