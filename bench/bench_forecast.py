@@ -1,4 +1,4 @@
-"""Forecast benchmark: what the forecast rule (docs/decision-logic.md rule 14) changes on the year scenario.
+"""Forecast benchmark: what the forecast rule (decision-logic rule 14) changes on the year.
 
 Replays the year with the house's config three times per variant — forecast off, a perfect
 forecast (the scenario's own PV still to come today) and a noisy one (a log-normal error per

@@ -113,20 +113,25 @@ class NoCarRelease(Strict):
 
 
 class CarFallback(Strict):
-    """Rule 15: charge a plugged car in a window of the day (by default the night) regardless
-    of surplus."""
+    """Rule 15: charge a plugged car in a window of the day regardless of surplus.
 
-    enabled: bool = False
-    from_: dt.time = Field(dt.time(22, 0), alias="from")
-    until: dt.time = dt.time(6, 30)
+    The default is the safe one: the window is the whole day, so a plugged car charges at once,
+    as without EMS, and is full by the next morning whatever the weather. Without knowing when
+    a car leaves, holding it for surplus leaves car energy undelivered (docs/decision-logic.md,
+    rule 15). With a cheap night tariff set `from`/`until` (e.g. 22:00-06:30): by day the car
+    then waits for surplus.
+    """
+
+    enabled: bool = True
+    from_: dt.time = Field(dt.time(0, 0), alias="from")
+    until: dt.time = dt.time(0, 0)
     #: Let the window's charging go on below brake_soc: the battery is near its reserve on
     #: most evenings, and the brake would otherwise leave the car uncharged (the inverter
-    #: keeps the battery's own reserve). Off by default: the brake wins, as in rule 6.
-    beats_brake: bool = False
+    #: keeps the battery's own reserve).
+    beats_brake: bool = True
     #: Exclusive groups guard the inverter's AC output against running on surplus; charging
-    #: from the grid at night is not limited by it, so both cars may charge in the window.
-    #: Off by default: exclusion holds, as in rule 7.
-    ignores_exclusion: bool = False
+    #: from the grid in the window is not limited by it, so both cars may charge there.
+    ignores_exclusion: bool = True
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -20,18 +20,10 @@ from emsctl.sim.scenario import Scenario, ScenarioError, bundled_scenarios, load
 
 log = logging.getLogger(__name__)
 
-#: Without --config the simulated house runs the package defaults (the blueprint's rules),
-#: with the night charging window of both wallboxes on (DESIGN.md rule 15).
-SIM_DEFAULTS: dict[str, Any] = {
-    "loads": {
-        "wb_a": {"fallback": {"enabled": True}},
-        "wb_b": {"fallback": {"enabled": True}},
-    }
-}
-
 
 def default_config() -> Config:
-    return parse_config(SIM_DEFAULTS, "<simulator defaults>")
+    """The package defaults: what `emsctl run` does with every key left out."""
+    return parse_config({}, "<package defaults>")
 
 
 def register(sub: Any) -> None:
@@ -51,7 +43,7 @@ def register(sub: Any) -> None:
         "--config",
         "-c",
         default=None,
-        help="YAML configuration (default: package defaults with the night fallback on)",
+        help="YAML configuration (default: the package defaults, as for an empty file)",
     )
     p.add_argument("--json", metavar="OUT", help="write the JSON report here ('-' = stdout)")
     p.add_argument("--plot", metavar="OUT.png", help="draw a window of the run (needs matplotlib)")

@@ -35,7 +35,9 @@ PASSWORD = "wallbox-secret"
 
 
 def _config(tmp: Path, prom_url: str, sg: str, wb_a: str, wb_b: str, metrics_port: int) -> Path:
+    # Wallboxes on surplus (no all-day charging window): the rules' priority and exclusion.
     fast = {"on_delay_s": 2, "off_delay_s": 2, "min_on_s": 3, "min_off_s": 0}
+    surplus_car = {"fallback": {"enabled": False}}
     cfg = {
         "control": {
             "interval_s": 1,
@@ -49,10 +51,15 @@ def _config(tmp: Path, prom_url: str, sg: str, wb_a: str, wb_b: str, metrics_por
             "dhw": {"enabled": False},
             "wb_a": {
                 **fast,
+                **surplus_car,
                 "no_car": {"enabled": False},
                 "device": {"type": "shelly_gen2", "host": wb_a, "timeout_s": 1},
             },
-            "wb_b": {**fast, "device": {"type": "shelly_gen2", "host": wb_b, "timeout_s": 1}},
+            "wb_b": {
+                **fast,
+                **surplus_car,
+                "device": {"type": "shelly_gen2", "host": wb_b, "timeout_s": 1},
+            },
         },
         "prometheus": {"url": prom_url, "timeout_s": 1},
         "store": {"path": str(tmp / "ems.db")},

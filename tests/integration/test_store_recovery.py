@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from emsctl.config import Config
+from emsctl.config import parse_config
 from emsctl.model import LoadId, LoadReading, Snapshot, State
 from emsctl.site import Site
 from emsctl.store import Store
@@ -40,7 +40,7 @@ db, start, mode = sys.argv[1], datetime.fromisoformat(sys.argv[2]), sys.argv[3]
 
 with freeze_time(start) as frozen:
     from emsctl import clock
-    from emsctl.config import Config
+    from emsctl.config import Config, parse_config
     from emsctl.controller import Controller, Devices
     from emsctl.model import LoadId, LoadReading, Mode, Snapshot
     from emsctl.site import Site
@@ -90,7 +90,8 @@ with freeze_time(start) as frozen:
                                 x.target.value, x.event] for x in self.waiting]
                 self.waiting = []
 
-    cfg = Config()
+    # Wallboxes left to the surplus rules: only SG-Ready's runtime is at stake here.
+    cfg = parse_config({"loads": {wb: {"fallback": {"enabled": False}} for wb in ("wb_a", "wb_b")}})
     store = Store.open(db)
     now = clock.now()
     listener = AckingListener(store)
@@ -125,6 +126,12 @@ class Killed:
     last: dict[str, Any]
     acked: list[list[str]] = field(default_factory=list)
     ticks: int = 0
+
+
+#: Wallboxes left to the surplus rules: only SG-Ready's runtime is at stake in these tests.
+CARS_ON_SURPLUS = parse_config(
+    {"loads": {wb: {"fallback": {"enabled": False}} for wb in ("wb_a", "wb_b")}}
+)
 
 
 def _spawn(db: Path, mode: str, stderr: Path) -> subprocess.Popen[str]:
@@ -205,7 +212,7 @@ def test_killed_mid_min_runtime_resumes_in_the_same_state_with_the_same_entry_ti
     assert state == "on"
     killed_at = datetime.fromisoformat(seen.last["at"])
     db = _copy_db(seen.db, tmp_path)
-    cfg = Config()
+    cfg = CARS_ON_SURPLUS
     restart = killed_at + timedelta(minutes=2)
     with freeze_time(restart), Store.open(db) as store:
         restored = store.restore_statuses(restart, cfg)
@@ -241,7 +248,7 @@ def test_override_that_expired_while_down_is_not_applied(
     seen = killed_mid_min_runtime
     assert seen.last["statuses"]["dhw"][0] == "forced_on"  # the override was in force
     db = _copy_db(seen.db, tmp_path)
-    cfg = Config()
+    cfg = CARS_ON_SURPLUS
     restart = OVERRIDE_UNTIL + timedelta(minutes=10)
     with freeze_time(restart), Store.open(db) as store:
         assert store.active_overrides(restart) == {}

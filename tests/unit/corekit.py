@@ -100,7 +100,14 @@ BASE: dict[str, Any] = {
                 "for_s": 300,
                 "retry_after_s": 3600,
             },
-            "fallback": {"enabled": True, "from": "22:00", "until": "06:30"},
+            # A night window on surplus days: what the rules do when cars wait for surplus.
+            "fallback": {
+                "enabled": True,
+                "from": "22:00",
+                "until": "06:30",
+                "beats_brake": False,
+                "ignores_exclusion": False,
+            },
         },
         "wb_b": {
             "nominal_w": 4000,
@@ -111,7 +118,14 @@ BASE: dict[str, Any] = {
             "min_on_s": 900,
             "min_off_s": 300,
             "power_source": "none",
-            "fallback": {"enabled": True, "from": "22:00", "until": "06:30"},
+            # A night window on surplus days: what the rules do when cars wait for surplus.
+            "fallback": {
+                "enabled": True,
+                "from": "22:00",
+                "until": "06:30",
+                "beats_brake": False,
+                "ignores_exclusion": False,
+            },
         },
     },
 }

@@ -16,13 +16,30 @@ import yaml
 from emsctl.cli import main
 from emsctl.config import Config, parse_config
 from emsctl.model import LoadId, State, Transition
-from emsctl.sim.cli import SIM_DEFAULTS, _window, default_config
+from emsctl.sim.cli import _window, default_config
 from emsctl.sim.runner import Trace, run_baseline, run_ems
 from emsctl.sim.scenario import load, read_scenario_text
 from tests.conftest import SCENARIOS
 from tests.unit.sim_helpers import scenario, scenario_csv
 
 HOUSE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ems-config.yaml"
+
+
+#: Cars that wait for surplus by day and charge in a night window whatever happens: where the
+#: car rules (not charging, exclusion, brake) act. The package default charges at plug-in.
+SURPLUS_CARS: dict[str, Any] = {
+    "loads": {
+        wb: {
+            "fallback": {
+                "from": "22:00",
+                "until": "06:30",
+                "beats_brake": False,
+                "ignores_exclusion": False,
+            }
+        }
+        for wb in ("wb_a", "wb_b")
+    }
+}
 
 
 def only(*loads: LoadId, **extra: Any) -> Config:
@@ -49,7 +66,17 @@ def test_a_car_that_becomes_full_stops_drawing_and_wb_a_is_released_as_not_charg
             "car_a_need_wh": 1500,
         },
     )
-    cfg = only(LoadId.WB_A, sim={"battery": {"initial_wh": 7600}})
+    cfg = parse_config(
+        {
+            "loads": {
+                "sg_ready": {"enabled": False},
+                "dhw": {"enabled": False},
+                "wb_b": {"enabled": False},
+                "wb_a": {"fallback": {"enabled": False}},
+            },
+            "sim": {"battery": {"initial_wh": 7600}},
+        }
+    )
     trace = Trace(0, scn.minutes)
     run = run_ems(scn, cfg, trace=trace)
     drawing = list(trace.draws[LoadId.WB_A])
@@ -69,7 +96,7 @@ def test_a_car_that_becomes_full_stops_drawing_and_wb_a_is_released_as_not_charg
 
 
 def test_a_car_that_arrives_full_draws_nothing_and_the_rule_fires_in_s5() -> None:
-    run = run_ems(load("s5_car_a_arrives_full"), default_config())
+    run = run_ems(load("s5_car_a_arrives_full"), parse_config(SURPLUS_CARS))
     rel = releases(run.transitions, LoadId.WB_A)
     assert rel, "WB A was never released as not charging"
     assert all("car not charging" in t.reasons[0] for t in rel)
@@ -101,7 +128,7 @@ def test_sg_ready_ends_with_the_compressor_idle_and_is_released_early() -> None:
 
 
 def test_flapping_clouds_cause_no_cycle_shorter_than_a_minimum_runtime() -> None:
-    for cfg in (Config(), default_config()):
+    for cfg in (Config(), parse_config(SURPLUS_CARS)):
         run = run_ems(load("s2_spring_fast_clouds"), cfg)
         starts = sum(1 for t in run.transitions if str(t.event) == "start")
         assert starts >= 3  # the day does switch loads
@@ -127,7 +154,7 @@ def test_skipping_quiet_ticks_gives_exactly_the_same_transitions(name: str, conf
         data["sim"] = {"forecast_error": 0.35}
         cfg = parse_config(data)
     else:
-        cfg = parse_config({**SIM_DEFAULTS, "forecast": {"enabled": True}})
+        cfg = parse_config({**SURPLUS_CARS, "forecast": {"enabled": True}})
     full = run_ems(scn, cfg, skip_quiet=False)
     fast = run_ems(scn, cfg)
     assert fast.skipped_ticks > scn.minutes // 4
