@@ -39,7 +39,7 @@ GENERATION_METRIC = "ems_test_exporter_generation"
 SCRAPE_INTERVAL_S = 1.0
 LOOPBACK = "127.0.0.1"
 
-#: The house's metric names (docs/decision-logic.md, "Measurements and signs") with plausible values.
+#: The house's metric names (docs/decision-logic.md, "Measurements and signs"), plausible values.
 HOUSE_METRICS: dict[str, float] = {
     "pcc_transfer_power_exchange_value": -1500.0,  # exporting 1.5 kW
     "ess_stateOfCharge_value": 72.0,
