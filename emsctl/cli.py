@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from emsctl import __version__
+from emsctl import __version__, redact
 from emsctl.config import Config, ConfigError, dump_config, load_config
 
 log = logging.getLogger(__name__)
@@ -66,12 +66,21 @@ def config_or_exit(path: str) -> Config:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from emsctl.config_warnings import config_warnings
+
     try:
         cfg = load_config(args.path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    print(f"# {args.path}: valid. Effective configuration (defaults filled in):")
+    import yaml
+
+    # Valid YAML (load_config read it): what the file itself held, for the warnings.
+    with open(args.path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    for warning in config_warnings(cfg, data):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"# {args.path}: valid. Effective configuration (defaults filled in, secrets ***):")
     print(dump_config(cfg), end="")
     return 0
 
@@ -98,7 +107,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"emsctl {__version__}")
     parser.add_argument(
-        "--log-level", default=os.environ.get("EMS_LOG_LEVEL", "INFO"), help="DEBUG, INFO, ..."
+        "--log-level",
+        type=_log_level,
+        default=None,
+        help=f"one of {', '.join(LOG_LEVELS)} (default: $EMS_LOG_LEVEL, else INFO)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -117,12 +129,41 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r}: one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def resolve_log_level(given: str | None, env: str | None) -> tuple[str, str | None]:
+    """The level to log at, and a warning when $EMS_LOG_LEVEL is not one.
+
+    A wrong level in the environment must not keep the service from starting: it logs at
+    INFO and says so (a wrong --log-level on the command line is refused by argparse).
+    """
+    if given is not None:
+        return given, None
+    if env is None or not env.strip():
+        return "INFO", None
+    level = env.strip().upper()
+    if level in LOG_LEVELS:
+        return level, None
+    return "INFO", (
+        f"EMS_LOG_LEVEL={env!r} is not a log level ({', '.join(LOG_LEVELS)}); logging at INFO"
+    )
+
+
 def setup_logging(level: str) -> None:
     """Plain `level logger: message` lines; journald adds the timestamp."""
     fmt = "%(levelname)s %(name)s: %(message)s"
     if not os.environ.get("JOURNAL_STREAM") and not os.environ.get("INVOCATION_ID"):
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    redact.install()
     # httpx logs every request at INFO: one line per device per tick is noise in the journal;
     # Alembic names its plugins and its SQLite dialect at every start.
     for noisy in ("httpx", "alembic"):
@@ -133,7 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(command_word(argv))
     args = parser.parse_args(argv)
-    setup_logging(args.log_level)
+    level, warning = resolve_log_level(args.log_level, os.environ.get("EMS_LOG_LEVEL"))
+    setup_logging(level)
+    if warning:
+        log.warning("%s", warning)
     rc: int = args.func(args)
     return rc
 

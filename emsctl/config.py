@@ -851,27 +851,67 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
         raise ConfigError(source, _to_problems(exc, data)) from None
 
 
+#: A configuration is a few kilobytes; anything much larger is not one.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases: a few hundred bytes of nested aliases expand to
+    gigabytes (a "billion laughs"), and a configuration has no need for them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"alias *{event.anchor} found: anchors and aliases (&name, *name) are not "
+                "supported; write the values out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def _problem(p: Path, where: str, expected: str) -> ConfigError:
+    return ConfigError(str(p), [ConfigProblem(path=where, value=_MISSING, expected=expected)])
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML config file; raise ConfigError naming every problem."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            str(p), [ConfigProblem(path="(file)", value=str(p), expected=f"a readable file: {exc}")]
+        raw = p.read_bytes() if p.stat().st_size <= MAX_CONFIG_BYTES else None
+    except FileNotFoundError:
+        raise _problem(
+            p,
+            "(file)",
+            "an existing file: pass --config FILE or set $EMS_CONFIG "
+            "(configs/ems-config.yaml in the repository is the example to start from; "
+            "`emsctl demo` needs none)",
         ) from None
+    except OSError as exc:
+        raise _problem(p, "(file)", f"a readable file: {exc.strerror or exc}") from None
+    if raw is None:
+        raise _problem(p, "(file)", f"a configuration file of at most {MAX_CONFIG_BYTES:,} bytes")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _problem(p, f"line {line}", f"UTF-8 text (byte {exc.start} is not)") from None
+    try:
+        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader without aliases
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise ConfigError(
-            str(p), [ConfigProblem(path=where, value=_MISSING, expected=f"valid YAML: {exc}")]
-        ) from None
+        raise _problem(p, where, f"valid YAML: {exc}") from None
+    except RecursionError:
+        raise _problem(p, "(file)", "YAML nested to a sensible depth") from None
     return parse_config(data, str(p))
 
 
 def dump_config(cfg: Config) -> str:
     """The effective configuration as YAML (what `emsctl check-config` prints)."""
-    data = cfg.model_dump(mode="json", by_alias=True)
+    from emsctl.redact import redact_mapping
+
+    data = redact_mapping(cfg.model_dump(mode="json", by_alias=True))
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

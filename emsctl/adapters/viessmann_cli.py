@@ -116,8 +116,22 @@ def _config(args: argparse.Namespace) -> Config:
 # --------------------------------------------------------------------------- viessmann login
 
 
+def _no_client_id(config: Config, command: str) -> bool:
+    """Say what to do first when no client is registered (nothing can work without it)."""
+    if config.viessmann.client_id.strip():
+        return False
+    print(
+        f"emsctl viessmann {command}: viessmann.client_id is empty in the config; register a "
+        "client at Viessmann's developer portal (docs/cloud.md, step 1) and set it first",
+        file=sys.stderr,
+    )
+    return True
+
+
 def _login(args: argparse.Namespace) -> int:
     config = _config(args)
+    if _no_client_id(config, "login"):
+        return 2
     cfg = config.viessmann
     directory = state_dir(config)
     now = clock.now()
@@ -187,6 +201,8 @@ def _login(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     config = _config(args)
+    if _no_client_id(config, "status"):
+        return 2
     now = clock.now()
     with _state_store(config) as store:
         dhw = ViessmannDhw.from_config(config, store)

@@ -4,7 +4,9 @@ optionally write the JSON report and a plot."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -131,7 +133,33 @@ def _progress(minutes: int) -> Iterator[tuple[Callable[[int], None], Callable[[i
         )
 
 
+def output_problem(path: str | None, flag: str) -> str | None:
+    """Why an output file cannot be written, checked before a replay of many seconds."""
+    if path is None or path == "-":
+        return None
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        return f"{flag} {path}: is a directory; name a file"
+    if not parent.is_dir():
+        return f"{flag} {path}: the directory {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        return f"{flag} {path}: cannot be written by this user"
+    return None
+
+
 def _simulate(args: argparse.Namespace) -> int:
+    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
+        problem = output_problem(path, flag)
+        if problem:
+            print(f"emsctl simulate: {problem}", file=sys.stderr)
+            return 2
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        print(
+            "emsctl simulate: --plot needs matplotlib: .venv/bin/pip install 'emsctl[plot]'",
+            file=sys.stderr,
+        )
+        return 2
     try:
         cfg = _config(args.config)
     except ConfigError as exc:

@@ -58,21 +58,69 @@ def register(sub: Any) -> None:
     p = sub.add_parser("history", help="what each load did and why, newest first")
     common(p)
     p.add_argument("--load", choices=[x.value for x in LoadId], help="only this load")
-    p.add_argument("--since", default="2d", help="e.g. 2d, 12h, 30m, 1w or 2026-06-01 (default 2d)")
+    p.add_argument(
+        "--since",
+        default=None,
+        help="e.g. 2d, 12h, 30m, 1w or 2026-06-01 (default 2d, or the database's last days "
+        "when those are empty, as in a demo's database)",
+    )
     p.add_argument("--until", default=None, help="same forms as --since (default: now)")
-    p.add_argument("--limit", type=int, default=200, help="at most this many rows (default 200)")
+    p.add_argument(
+        "--limit", type=_bounded(1, 100_000), default=200, help="at most this many rows (200)"
+    )
     p.add_argument("--format", choices=FORMATS, default="table")
     p.set_defaults(func=_history)
 
     p = sub.add_parser("stats", help="per load and day: runtime, energy, switch-ons, stops")
     common(p)
-    p.add_argument("--days", type=int, default=7, help="days back, today included (default 7)")
+    p.add_argument(
+        "--days",
+        type=_bounded(1, MAX_DAYS),
+        default=7,
+        help="days back, today included (default 7; on a database whose last days are empty, "
+        "the days it holds)",
+    )
     p.add_argument("--load", choices=[x.value for x in LoadId], help="only this load")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.set_defaults(func=_stats)
 
 
 # --------------------------------------------------------------------------- helpers
+
+#: Ten years: more than any retention (store.retention_days is at most 3650).
+MAX_DAYS = 3660
+
+
+def _bounded(lo: int, hi: int) -> Any:
+    """An argparse type: a whole number in lo..hi, refused with a one-line message."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v}: between {lo} and {hi:,}")
+        return v
+
+    return parse
+
+
+def _span_note(
+    store: Store, tz: ZoneInfo, what: str, before: datetime
+) -> tuple[datetime, datetime] | None:
+    """When the default period is empty and the database ends before it (a demo's database,
+    a copied backup): the period the database holds, said on stderr."""
+    span = store.span()
+    if span is None or span[1] >= before:
+        return None
+    first, last = (t.astimezone(tz) for t in span)
+    print(
+        f"nothing in {what}; the database holds {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} "
+        "(showing that)",
+        file=sys.stderr,
+    )
+    return span
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -193,7 +241,7 @@ def _history(args: argparse.Namespace) -> int:
     tz = cfg.control.tz
     now = clock.now()
     try:
-        since = parse_when(args.since, now, tz)
+        since = parse_when(args.since or "2d", now, tz)
         until = parse_when(args.until, now, tz) if args.until else None
     except argparse.ArgumentTypeError as exc:
         print(f"emsctl history: {exc}", file=sys.stderr)
@@ -201,6 +249,11 @@ def _history(args: argparse.Namespace) -> int:
     try:
         with Store.open(_db_path(args, cfg), create=False) as store:
             rows = store.history(args.load, since, until, limit=args.limit, now=now)
+            if not rows and args.since is None and args.until is None:
+                span = _span_note(store, tz, "the last 2 days", since)
+                if span is not None:
+                    end = span[1] + timedelta(seconds=1)
+                    rows = store.history(args.load, span[0], end, limit=args.limit, now=end)
     except StoreError as exc:
         return _fail(exc)
     write_history(rows, args.format, tz, sys.stdout)
@@ -268,12 +321,18 @@ def _width(out: TextIO) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    if args.days < 1:
-        print("emsctl stats: --days must be at least 1", file=sys.stderr)
-        return 2
     try:
         with Store.open(_db_path(args, cfg), create=False) as store:
-            rows = store.stats(args.days, cfg, clock.now(), load=args.load)
+            now = clock.now()
+            # A database that ended before the period (a demo's, a copied backup) would show
+            # its last states running on to today: show the days it holds instead.
+            what = f"the last {args.days} days"
+            span = _span_note(store, cfg.control.tz, what, now - timedelta(days=args.days))
+            if span is None:
+                rows = store.stats(args.days, cfg, now, load=args.load)
+            else:
+                days = min(MAX_DAYS, (span[1] - span[0]).days + 1)
+                rows = store.stats(days, cfg, span[1], load=args.load)
     except StoreError as exc:
         return _fail(exc)
     write_stats(rows, args.format, sys.stdout)

@@ -865,6 +865,18 @@ class Store:
         with self.engine.connect() as conn:
             return queries.day_stats(conn, bounds, specs, now=at)
 
+    def span(self) -> tuple[datetime, datetime] | None:
+        """The first and the last time the database holds anything for (None: empty)."""
+        lo: list[datetime] = []
+        hi: list[datetime] = []
+        with self.engine.connect() as conn:
+            for col in (transitions_table.c.at, samples_table.c.at):
+                first, last = conn.execute(select(func.min(col), func.max(col))).one()
+                if first is not None:
+                    lo.append(first)
+                    hi.append(last)
+        return (min(lo), max(hi)) if lo else None
+
     # ------------------------------------------------------------------ helpers for restore
 
     def _last_transitions(self) -> dict[str, Row[Any]]:
