@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -197,6 +199,9 @@ def test_the_page_refreshes_itself(site: Site, new_page: Callable[..., Any]) -> 
     expect(_card(page, "wb_a").locator(".override")).to_contain_text("until released · by ben")
 
 
+#: Screenshots shown in the README.
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
+
 #: The visible chart's axis labels that stick out of the drawing (an SVG clips them).
 CLIPPED_CHART_LABELS = """
 () => [...document.querySelectorAll("svg.chart")]
@@ -235,6 +240,10 @@ def test_status_and_history_fit_the_screen_and_are_captured(
         shot = artifacts / f"{name}-{width}.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
+        # The README's pictures are these, made anew with EMS_UPDATE_SCREENSHOTS=1.
+        if os.environ.get("EMS_UPDATE_SCREENSHOTS") == "1":
+            DOC_IMAGES.mkdir(exist_ok=True)
+            shutil.copyfile(shot, DOC_IMAGES / shot.name)
     # On a phone the buttons are big enough for a thumb.
     page.goto(site.url + "/")
     button = _card(page, "wb_a").get_by_role("button", name="Force on").bounding_box()
