@@ -80,7 +80,7 @@ def _buckets(
     counts = [0] * n
     for s in samples:
         v = s.values.get(key)
-        if v is None:
+        if v is None or not _drawable(key, v):
             continue
         # A sample exactly at the end belongs to the last bucket.
         i = min(n - 1, int((s.at - start).total_seconds() // BUCKET_S))
@@ -129,11 +129,27 @@ def _area(runs: list[list[tuple[float, float]]], base: float) -> str:
     return "".join(parts)
 
 
+#: Beyond these a stored value is a glitch (an overflowed register), not something to draw:
+#: one such sample must not stretch the axis to thousands of gridlines.
+_DRAWABLE = {"soc_pct": (0.0, 100.0)}
+_MAX_ABS_W = 1_000_000.0
+
+
+def _drawable(key: str, v: float) -> bool:
+    lo, hi = _DRAWABLE.get(key, (-_MAX_ABS_W, _MAX_ABS_W))
+    return math.isfinite(v) and lo <= v <= hi
+
+
 def _nice_step(span_w: float) -> float:
-    for step in (500.0, 1000.0, 2000.0, 2500.0, 5000.0, 10000.0):
-        if span_w / step <= 6:
-            return step
-    return 20000.0
+    """The smallest 1-2-2.5-5 step (500 W at least) that spans `span_w` in at most 6 steps."""
+    span_w = span_w if math.isfinite(span_w) else 2 * _MAX_ABS_W
+    scale = 100.0
+    while True:
+        for m in (5.0, 10.0, 20.0, 25.0, 50.0):
+            step = m * scale
+            if step >= 500.0 and span_w / step <= 6:
+                return step
+        scale *= 10.0
 
 
 def _margin(labels: Sequence[str], font: float, least: float) -> float:
