@@ -26,9 +26,10 @@ def cut(first: date, days: int, out: Path, source: Path = YEAR) -> int:
     lo = start.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M")
     hi = end.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M")
     rows = 0
-    with gzip.open(source, "rt", encoding="utf-8") as src, gzip.open(
-        out, "wt", encoding="utf-8", compresslevel=9
-    ) as dst:
+    with (
+        gzip.open(source, "rt", encoding="utf-8") as src,
+        gzip.open(out, "wt", encoding="utf-8", compresslevel=9) as dst,
+    ):
         dst.write(next(src))
         for line in src:
             stamp = line[:16]
