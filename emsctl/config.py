@@ -456,6 +456,10 @@ class WebUiConfig(Strict):
     secure_cookies: bool = False
     #: How long a login lasts.
     session_days: int = Field(30, ge=1, le=365)
+    #: Host names the UI answers to besides IP addresses, localhost and this machine's own
+    #: names (e.g. the name a reverse proxy forwards). Others get 400: a web page that points
+    #: its own domain at this address (DNS rebinding) cannot drive the UI.
+    allowed_hosts: list[str] = []
 
     @field_validator("bind")
     @classmethod

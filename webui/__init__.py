@@ -7,14 +7,17 @@ writes only overrides (docs/webui.md, docs/api.md).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -42,6 +45,30 @@ def state_dir(config: Config, store: UiStore) -> Path | None:
     if path == ":memory:" or not path:
         return None
     return Path(path).resolve().parent
+
+
+def allowed_host_names(config: Config) -> frozenset[str]:
+    """Names the UI answers to: localhost, this machine's names and webui.allowed_hosts."""
+    names = {"localhost", socket.gethostname(), socket.getfqdn()}
+    names |= {f"{n}.local" for n in list(names) if "." not in n}
+    names |= set(config.webui.allowed_hosts)
+    return frozenset(n.lower().rstrip(".") for n in names if n)
+
+
+def host_allowed(header: str, allowed: frozenset[str]) -> bool:
+    """Whether a Host header names an IP address or an allowed name (any port)."""
+    host = header.strip().lower()
+    if host.startswith("["):  # [v6]:port
+        host = host[1 : host.find("]")] if "]" in host else ""
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host.rstrip(".") in allowed
+    return True
 
 
 def create_app(
@@ -85,6 +112,21 @@ def create_app(
     app.extensions["ems"] = UiContext(config=config, store=store, controller=controller_handle)
 
     from webui import api, auth, history, status
+
+    allowed = allowed_host_names(config)
+
+    @app.before_request
+    def _host_check() -> ResponseReturnValue | None:
+        # DNS rebinding: a page on the attacker's domain, pointed at this address, sends its
+        # own name as Host. IP addresses and this machine's names are what the owner types.
+        if host_allowed(request.headers.get("Host", ""), allowed):
+            return None
+        log.warning("refused a request for host %r (webui.allowed_hosts)", request.host)
+        return Response(
+            "unknown host name: add it to webui.allowed_hosts to use it\n",
+            status=400,
+            mimetype="text/plain",
+        )
 
     # Login is checked before CSRF: a request without a session hears "log in", not "token".
     app.before_request(auth.require_login)

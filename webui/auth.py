@@ -6,9 +6,14 @@ one, every page and API call needs a session; the API answers 401 instead of red
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import secrets
 import threading
 from collections import deque
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -81,7 +86,59 @@ def current_user() -> str:
 
 
 def logged_in() -> bool:
-    return isinstance(session.get("user"), str)
+    """A session of the current password that was not logged out."""
+    if not isinstance(session.get("user"), str):
+        return False
+    ctx = ui()
+    if not ctx.login_required:
+        return True
+    if session.get("pw") != _password_tag(ctx.config.webui.password_hash or ""):
+        return False
+    sid = session.get("sid")
+    return isinstance(sid, str) and not revoked.contains(sid)
+
+
+class RevokedSessions:
+    """Session ids ended by a logout, until their cookie would have expired anyway.
+
+    Kept in memory and in the store's key-value table, so a logout also holds after a restart.
+    """
+
+    KEY = "webui.revoked_sessions"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded_from: object = None
+        self._ids: dict[str, float] = {}
+
+    def _load(self) -> None:
+        store = ui().store
+        if self._loaded_from is store:
+            return
+        self._ids = {}
+        raw = store.kv_get(self.KEY)
+        if raw:
+            try:
+                self._ids = {str(k): float(v) for k, v in json.loads(raw).items()}
+            except (ValueError, TypeError, AttributeError):
+                log.warning("the list of logged-out sessions is unreadable; starting afresh")
+        self._loaded_from = store
+
+    def contains(self, sid: str) -> bool:
+        with self._lock:
+            self._load()
+            return sid in self._ids
+
+    def add(self, sid: str, until_epoch: float) -> None:
+        now = clock.now().timestamp()
+        with self._lock:
+            self._load()
+            self._ids = {k: v for k, v in self._ids.items() if v > now}
+            self._ids[sid] = until_epoch
+            ui().store.kv_put(self.KEY, json.dumps(self._ids), clock.now())
+
+
+revoked = RevokedSessions()
 
 
 def require_login() -> ResponseReturnValue | None:
@@ -95,10 +152,20 @@ def require_login() -> ResponseReturnValue | None:
 
 
 def _safe_next(raw: str | None) -> str:
-    """Only a path on this site; anything else (//host, http://...) goes to the status page."""
-    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
-        return url_for("status.index")
+    """Only a path on this site; anything else (//host, http://..., control characters that a
+    browser drops, such as "/\t/evil.example") goes to the status page."""
+    home = url_for("status.index")
+    if not raw or any(ord(c) < 33 or ord(c) == 127 for c in raw) or "\\" in raw:
+        return home
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or not raw.startswith("/") or raw.startswith("//"):
+        return home
     return raw
+
+
+def _password_tag(hash_: str) -> str:
+    """A short fingerprint of the password hash: a session made before a change is void."""
+    return hashlib.sha256(hash_.encode()).hexdigest()[:16]
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -127,6 +194,8 @@ def login() -> ResponseReturnValue:
     session.permanent = True
     session["user"] = name
     session["last_name"] = name
+    session["sid"] = secrets.token_urlsafe(16)
+    session["pw"] = _password_tag(hash_)
     log.info("web UI login by %s from %s", name, client)
     return redirect(nxt)
 
@@ -134,6 +203,11 @@ def login() -> ResponseReturnValue:
 @bp.route("/logout", methods=["POST"])
 def logout() -> ResponseReturnValue:
     name = session.get("user")
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        # A copy of the cookie must not outlive the logout.
+        until = clock.now() + timedelta(days=ui().config.webui.session_days)
+        revoked.add(sid, until.timestamp())
     session.clear()
     if name:
         session["last_name"] = name

@@ -48,6 +48,10 @@ class UiStore(Protocol):
 
     def samples(self, since: datetime, until: datetime) -> Sequence[SampleRecord]: ...
 
+    def kv_get(self, key: str) -> str | None: ...
+
+    def kv_put(self, key: str, value: str, at: datetime) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class UiContext:

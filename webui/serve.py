@@ -104,6 +104,10 @@ class WebServer:
             self._thread.join(timeout_s)
 
 
+#: The largest request body accepted (the app's MAX_CONTENT_LENGTH is the same).
+MAX_BODY_BYTES = 64 * 1024
+
+
 def serve(app: Flask, bind: str, port: int, *, threads: int = THREADS) -> WebServer:
     """Bind the UI's socket now (errors surface at start-up) and return the server to run."""
     socket_map: dict[int, Any] = {}
@@ -116,6 +120,12 @@ def serve(app: Flask, bind: str, port: int, *, threads: int = THREADS) -> WebSer
         ident="EMS",
         # A poll that is blocked in a dead client must not hold a worker for long.
         channel_timeout=30,
+        # Nothing the UI takes is larger than a form; waitress would otherwise spool up to
+        # 1 GiB per request to disk before the app (and its login check) sees it.
+        max_request_body_size=MAX_BODY_BYTES,
+        max_request_header_size=16 * 1024,
+        # A household has a few browsers; more connections than this wait in the backlog.
+        connection_limit=32,
     )
     ws = WebServer(server, socket_map)
     ctx = app.extensions.get("ems")
