@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,9 +27,12 @@ def cut(first: date, days: int, out: Path, source: Path = YEAR) -> int:
     lo = start.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M")
     hi = end.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M")
     rows = 0
+    # No time stamp or file name in the gzip header: the same cut gives the same bytes.
     with (
         gzip.open(source, "rt", encoding="utf-8") as src,
-        gzip.open(out, "wt", encoding="utf-8", compresslevel=9) as dst,
+        open(out, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz,
+        io.TextIOWrapper(gz, encoding="utf-8", newline="") as dst,
     ):
         dst.write(next(src))
         for line in src:

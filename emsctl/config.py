@@ -644,7 +644,7 @@ class SimDhwTank(Strict):
 
 
 class SimConfig(Strict):
-    """The plant model of the replay simulator and the demo (scenarios/README.md values)."""
+    """The plant model of the replay simulator and the demo (bench/data/README.md values)."""
 
     inverter_ac_w: Watts = 4600
     battery: SimBattery = SimBattery()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -134,17 +133,30 @@ def _progress(minutes: int) -> Iterator[tuple[Callable[[int], None], Callable[[i
 
 
 def output_problem(path: str | None, flag: str) -> str | None:
-    """Why an output file cannot be written, checked before a replay of many seconds."""
+    """Why an output file cannot be written, checked before a replay of many seconds.
+
+    Writability is probed by opening the file for appending (which changes nothing in a file
+    that exists; a file made by the probe is removed again): permission bits alone do not tell
+    for root, read-only mounts or pseudo file systems.
+    """
     if path is None or path == "-":
         return None
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         return f"{flag} {path}: is a directory; name a file"
-    if not parent.is_dir():
+    if not parent.exists():
         return f"{flag} {path}: the directory {parent} does not exist"
-    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        return f"{flag} {path}: cannot be written by this user"
+    if not parent.is_dir():
+        return f"{flag} {path}: {parent} is not a directory"
+    existed = p.exists()
+    try:
+        with open(p, "ab"):
+            pass
+    except OSError as exc:
+        return f"{flag} {path}: cannot be written ({exc.strerror or exc})"
+    if not existed:
+        p.unlink(missing_ok=True)
     return None
 
 
@@ -212,7 +224,13 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.json == "-":
             sys.stdout.write(text)
         else:
-            Path(args.json).write_text(text, encoding="utf-8")
+            try:
+                Path(args.json).write_text(text, encoding="utf-8")
+            except OSError as exc:  # checked before the replay; the disk may fill meanwhile
+                print(
+                    f"emsctl simulate: --json {args.json}: {exc.strerror or exc}", file=sys.stderr
+                )
+                return 1
             print(f"JSON report: {args.json}", file=human)
     if args.plot and traces is not None:
         from emsctl.sim.plot import PlotUnavailable, plot_runs
@@ -221,6 +239,9 @@ def _simulate(args: argparse.Namespace) -> int:
             path = plot_runs(scn, traces[0], traces[1], args.plot, cfg.control.tz)
         except PlotUnavailable as exc:
             print(f"emsctl simulate: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"emsctl simulate: --plot {args.plot}: {exc.strerror or exc}", file=sys.stderr)
             return 1
         print(f"plot: {path}", file=human)
     return 0

@@ -145,10 +145,12 @@ def test_flapping_clouds_cause_no_cycle_shorter_than_a_minimum_runtime() -> None
         str(SCENARIOS / "s8_data_gaps.csv"),  # missing data: fail-safe watch
     ],
 )
-@pytest.mark.parametrize("config", ["night window", "house"])
+@pytest.mark.parametrize("config", ["package defaults", "night window", "house"])
 def test_skipping_quiet_ticks_gives_exactly_the_same_transitions(name: str, config: str) -> None:
     scn = load(name)
-    if config == "house":
+    if config == "package defaults":
+        cfg = default_config()
+    elif config == "house":
         # All-day charging windows (wallboxes on through skipped ticks) and a noisy forecast.
         data = yaml.safe_load(HOUSE_CONFIG.read_text())
         data["sim"] = {"forecast_error": 0.35}
