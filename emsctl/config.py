@@ -859,21 +859,26 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
 MAX_CONFIG_BYTES = 1 << 20
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors and aliases: a few hundred bytes of nested aliases expand to
-    gigabytes (a "billion laughs"), and a configuration has no need for them."""
+#: A configuration has a few hundred values; aliases (&x / *x) may repeat parts, but a tree
+#: this large after expanding them is a "billion laughs" that would stall validation.
+MAX_CONFIG_NODES = 100_000
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                f"alias *{event.anchor} found: anchors and aliases (&name, *name) are not "
-                "supported; write the values out",
-                event.start_mark,
-            )
-        return super().compose_node(parent, index)
+
+def _too_big(data: Any) -> bool:
+    """Whether the loaded document, aliases expanded, has more than MAX_CONFIG_NODES values."""
+    budget = MAX_CONFIG_NODES
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _problem(p: Path, where: str, expected: str) -> ConfigError:
@@ -903,13 +908,17 @@ def load_config(path: str | Path) -> Config:
         line = raw[: exc.start].count(b"\n") + 1
         raise _problem(p, f"line {line}", f"UTF-8 text (byte {exc.start} is not)") from None
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader without aliases
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         raise _problem(p, where, f"valid YAML: {exc}") from None
     except RecursionError:
         raise _problem(p, "(file)", "YAML nested to a sensible depth") from None
+    if _too_big(data):
+        raise _problem(
+            p, "(file)", f"at most {MAX_CONFIG_NODES:,} values with its aliases (&x, *x) expanded"
+        )
     return parse_config(data, str(p))
 
 

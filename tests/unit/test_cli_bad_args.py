@@ -26,7 +26,7 @@ CASES: list[tuple[list[str], str]] = [
     (["check-config", "{tmp}/missing.yaml"], "pass --config FILE or set $EMS_CONFIG"),
     (["check-config", "{tmp}"], "a readable file"),
     (["check-config", "{tmp}/binary.yaml"], "UTF-8 text"),
-    (["check-config", "{tmp}/bomb.yaml"], "anchors and aliases"),
+    (["check-config", "{tmp}/bomb.yaml"], "with its aliases (&x, *x) expanded"),
     (["check-config", "{tmp}/deep.yaml"], "nested to a sensible depth"),
     (["check-config", "{tmp}/inf.yaml"], "prometheus.timeout_s"),
     (["diagram", "--bogus"], "unrecognized arguments"),
