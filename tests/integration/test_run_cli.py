@@ -64,7 +64,7 @@ def test_db_puts_the_database_where_asked(tmp_path: Path) -> None:
         assert (tmp_path / "here.db").exists()
         assert not (tmp_path / "nowhere").exists()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -78,7 +78,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         cfg = _config(tmp_path, web_port=port)
         proc = _run("--config", str(cfg), "--db", "ems.db", cwd=tmp_path)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 2, out
     assert "Traceback" not in out
     (line,) = [x for x in out.splitlines() if "in use" in x]
@@ -92,7 +92,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
             if "EMS running" in proc.stdout.readline():
                 break
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
