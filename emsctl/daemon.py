@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -40,6 +41,12 @@ def _devices_of(config: Config) -> tuple[Any, ...]:
     return (config.prometheus, config.viessmann, config.forecast, loads)
 
 
+def _log_banner(head: str, urls: list[str]) -> None:
+    log.info("%s", head)
+    for line in urls:
+        log.info("%s", line)
+
+
 @dataclass
 class RunOptions:
     """How to run: the real house by default; the demo swaps in simulated parts."""
@@ -51,13 +58,17 @@ class RunOptions:
     now: Callable[[], datetime] = clock.now
     #: Wall seconds between ticks (None: control.interval_s).
     tick_wall_s: float | None = None
+    #: The database instead of the config's store.path (`run --db`, the demo): everything kept
+    #: beside the database (lock, web UI key, Viessmann token) goes with it.
     store_path: str | None = None
     #: Called after every tick (the demo advances its plant here).
     after_tick: Callable[[Controller], None] | None = None
     #: Stop after this many ticks (None: run until signalled).
     max_ticks: int | None = None
     config: Config | None = None
-    banner: Callable[[str], None] = field(default=lambda line: log.info("%s", line))
+    #: Shows the start-up summary once the servers listen: a headline and the addresses
+    #: ("web UI: http://…/", "metrics: http://…/metrics"), which come last.
+    banner: Callable[[str, list[str]], None] = _log_banner
     #: How to choose another port, per server ("webui", "metrics"), for a port in use.
     port_hints: dict[str, str] = field(
         default_factory=lambda: {
@@ -83,22 +94,33 @@ class Daemon:
         self.metrics_server: Any = None
         self.web_server: Any = None
         self._lock_handle: Any = None
+        #: The signal that asked to stop (logged by the loop, not by the handler).
+        self.stopped_by: str | None = None
 
     # -- start-up --------------------------------------------------------------------------------
 
     def _load(self) -> Config:
         if self.opts.config is not None:
-            return self.opts.config
-        if self.opts.config_path is None:
+            config = self.opts.config
+        elif self.opts.config_path is None:
             raise ConfigError("(none)", [])
-        return load_config(self.opts.config_path)
+        else:
+            config = load_config(self.opts.config_path)
+        db = self.opts.store_path
+        if db is not None and db != config.store.path:
+            # As if the config said so: a reload keeps it, and what lives beside the database
+            # (Viessmann token, web UI key, lock) is found beside this one.
+            config = config.model_copy(
+                update={"store": config.store.model_copy(update={"path": db})}
+            )
+        return config
 
     def start(self) -> None:
         from emsctl.store import Store, StoreListener
         from emsctl.wiring import build_devices
 
         config = self._load()
-        db = self.opts.store_path or config.store.path
+        db = config.store.path
         self.store = Store.open(db, retention_days=config.store.retention_days)
         self._take_lock(db)
         now = self.opts.now()
@@ -126,15 +148,13 @@ class Daemon:
             with self._binding("metrics", config.metrics.bind, config.metrics.port):
                 self.metrics_server = metrics.serve(config.metrics.bind, config.metrics.port)
             port = self.metrics_server.server_port
-            urls.append(f"metrics: http://{_host(config.metrics.bind)}:{port}/metrics")
+            urls.append(f"metrics: {_url(config.metrics.bind, port)}/metrics")
         if config.webui.enabled:
             with self._binding("webui", config.webui.bind, config.webui.port):
                 urls.insert(0, self._start_web(config))
         mode = " (dry run: nothing is switched)" if self.opts.dry_run else ""
         # The addresses last: they are what the owner looks for after the start-up lines.
-        self.opts.banner(f"EMS running{mode}; database {db}")
-        for line in urls:
-            self.opts.banner(line)
+        self.opts.banner(f"EMS running{mode}; database {db}", urls)
 
     @contextmanager
     def _binding(self, server: str, bind: str, port: int) -> Iterator[None]:
@@ -144,7 +164,7 @@ class Daemon:
         except OSError as exc:
             if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
                 raise
-            what = "web UI" if server == "webui" else "metrics"
+            what = "web UI" if server == "webui" else "metrics exporter"
             why = {
                 errno.EADDRINUSE: "is already in use",
                 errno.EACCES: "may not be used by this user",
@@ -170,13 +190,16 @@ class Daemon:
         # serve() warns by itself when the UI listens beyond localhost without a password.
         self.web_server = serve(app, config.webui.bind, config.webui.port)
         self.web_server.start()
-        return f"web UI: {self.web_server.url}/"
+        return f"web UI: {_url(config.webui.bind, self.web_server.port)}/"
 
     # -- the loop --------------------------------------------------------------------------------
 
     def install_signals(self) -> None:
+        # The handlers only raise flags. Logging from a handler can interrupt this thread's own
+        # write to stderr ("reentrant call inside BufferedWriter"), and the exception would
+        # leave the stop unrecorded: the daemon would ignore SIGTERM.
         def on_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: finishing the tick and stopping", signal.Signals(signum).name)
+            self.stopped_by = signal.Signals(signum).name
             self.stop.set()
             if self.controller is not None:
                 self.controller.wake.set()
@@ -232,6 +255,8 @@ class Daemon:
                         break
                     self._one_tick(ctl)  # an override asked for an immediate decision
                 systemd.notify("WATCHDOG=1")
+        if self.stopped_by is not None:
+            log.info("signal %s: stopping", self.stopped_by)
 
     def _one_tick(self, ctl: Controller) -> None:
         try:
@@ -291,13 +316,15 @@ class Daemon:
 
     # -- shutdown --------------------------------------------------------------------------------
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, started: bool = True) -> None:
+        """Stop everything started. After a failed start nothing is switched: this process
+        never drove a relay, and the owner's last line is the reason it did not start."""
         systemd.notify("STOPPING=1")
         ctl = self.controller
         if ctl is not None:
-            if ctl.config.control.on_exit == "all_off" and not self.opts.dry_run:
+            if started and ctl.config.control.on_exit == "all_off" and not self.opts.dry_run:
                 ctl.switch_all_off(self.opts.now())
-            else:
+            elif started:
                 log.info("leaving the relays as they are (on_exit: leave; dead-man timers run)")
             ctl.close()
         if self.web_server is not None:
@@ -310,37 +337,32 @@ class Daemon:
             self._lock_handle.release()
 
 
-def _host(bind: str) -> str:
-    return "127.0.0.1" if bind in ("0.0.0.0", "") else bind
+def _url(bind: str, port: int) -> str:
+    """Where a browser on this machine reaches a server bound to `bind` (a wildcard address
+    is reached on the loopback; an IPv6 address goes in brackets)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind, bind)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def run(opts: RunOptions) -> int:
     """Start, loop until signalled, shut down. Exit code for the CLI."""
+    from emsctl.runlock import LockHeld
     from emsctl.store import StoreError
 
     daemon = Daemon(opts)
     daemon.install_signals()
     try:
         daemon.start()
-    except ConfigError as exc:
-        sys.stderr.write(f"{exc}\n")
-        daemon.shutdown()
-        return 2
-    except PortInUse as exc:
-        sys.stderr.write(f"{exc}\n")
-        daemon.shutdown()
-        return 2
-    except StoreError as exc:
+    except (ConfigError, PortInUse, StoreError, LockHeld) as exc:
+        # Shut down first, so that the reason is the last line the owner sees.
+        daemon.shutdown(started=False)
+        if isinstance(exc, ConfigError | PortInUse):
+            sys.stderr.write(f"{exc}\n")
+            return 2
         sys.stderr.write(f"cannot start: {exc}\n")
-        daemon.shutdown()
         return 1
-    except Exception as exc:
-        from emsctl.runlock import LockHeld
-
-        if isinstance(exc, LockHeld):
-            sys.stderr.write(f"cannot start: {exc}\n")
-            daemon.shutdown()
-            return 1
+    except BaseException:
+        daemon.shutdown(started=False)
         raise
     try:
         daemon.loop()
@@ -350,7 +372,21 @@ def run(opts: RunOptions) -> int:
     return 0
 
 
+def missing_directory(db: str | None) -> str | None:
+    """Why `--db PATH` cannot be created (its directory is not there), or None."""
+    if db is None or db == ":memory:":
+        return None
+    parent = Path(db).expanduser().parent
+    if parent.is_dir():
+        return None
+    return f"--db {db}: directory {parent} does not exist (create it, or pick another path)"
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    problem = missing_directory(args.db)
+    if problem is not None:
+        sys.stderr.write(f"emsctl run: {problem}\n")
+        return 2
     return run(RunOptions(config_path=args.config, dry_run=args.dry_run, store_path=args.db))
 
 

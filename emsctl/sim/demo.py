@@ -1,8 +1,10 @@
 """`emsctl demo`: the real daemon (store, metrics, web UI) on the simulated house, fast.
 
 One simulated minute per `sim.demo_seconds_per_minute` wall seconds (0.1 by default). At the
-end of the scenario its days start again, so the demo runs until Ctrl-C (or --minutes).
-A temporary database, deleted at exit, unless --db is given.
+end of the scenario its days start again, moved on by whole days (time never runs back, the
+plant's battery and temperatures carry over), so the demo runs until Ctrl-C (or --minutes).
+A temporary database, deleted at exit, unless --db is given; a kept database that already
+holds days goes on after them. The start-up lines end with the addresses and "Ctrl-C stops".
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import re
 import sys
 import tempfile
-from datetime import time
+from dataclasses import replace
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
 from emsctl.config import Config
 from emsctl.controller import Controller, Devices
-from emsctl.daemon import RunOptions, run
+from emsctl.daemon import RunOptions, missing_directory, run
 from emsctl.sim.adapters import SimHouse
-from emsctl.sim.scenario import ScenarioError, load
+from emsctl.sim.scenario import Scenario, ScenarioError, load
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +45,40 @@ def _demo_config(args: argparse.Namespace) -> Config:
     return config.model_copy(update=update) if update else config
 
 
+def after_history(scenario: Scenario, db: str) -> Scenario:
+    """The scenario moved on by whole days past what the database `db` already holds (a kept
+    demo database run again), so that its history never runs back in time."""
+    if not Path(db).expanduser().is_file():
+        return scenario
+    from emsctl.store import Store, StoreError
+
+    try:
+        store = Store.open(db, create=False, migrate_to_head=False)
+    except StoreError:
+        return scenario  # the daemon refuses it with the reason
+    try:
+        span = store.span()
+    finally:
+        store.close()
+    if span is None or span[1] < scenario.start:
+        return scenario
+    days = (span[1] - scenario.start) // timedelta(days=1) + 1
+    return replace(scenario, start=scenario.start + timedelta(days=days))
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    problem = missing_directory(args.db)
+    if problem is not None:
+        sys.stderr.write(f"emsctl demo: {problem}\n")
+        return 2
     config = _demo_config(args)
     try:
         scenario = load(args.scenario)
     except ScenarioError as exc:
         sys.stderr.write(f"emsctl demo: --scenario {exc}\n")
         return 2
+    if args.db is not None:
+        scenario = after_history(scenario, args.db)
     house = SimHouse(scenario, config, loop=True)
     tz = config.control.tz
     start: time = args.start
@@ -79,23 +110,24 @@ def run_demo(args: argparse.Namespace) -> int:
     if db is None:
         tmp = tempfile.TemporaryDirectory(prefix="ems-demo-")
         db = str(Path(tmp.name) / "ems.db")
-        where = f"database {db} (deleted at exit; --db PATH keeps one)"
+        where = f"{db} (temporary, deleted at exit; --db PATH keeps one)"
     else:
-        where = f"database {db} (kept)"
+        where = f"{db} (kept)"
     speed = args.speed or config.sim.demo_seconds_per_minute
+    begins = house.now.astimezone(tz)
 
-    def banner(line: str) -> None:
-        sys.stderr.write(f"  {line}\n")
-        if line.startswith("metrics:") or (
-            line.startswith("web UI:") and not config.metrics.enabled
-        ):
-            sys.stderr.write("  Ctrl-C stops the demo.\n")
+    def banner(_head: str, urls: list[str]) -> None:
+        # After every start-up line of the libraries: the addresses are what a newcomer needs.
+        lines = [
+            f"EMS demo: scenario {scenario.name}, simulated from {begins:%Y-%m-%d %H:%M} local, "
+            f"1 minute every {speed:g} s; its days repeat until stopped",
+            f"  database: {where}",
+            *(f"  {url}" for url in urls),
+            "  Ctrl-C stops the demo.",
+        ]
+        sys.stderr.write("\n".join(lines) + "\n")
         sys.stderr.flush()
 
-    sys.stderr.write(
-        f"EMS demo: scenario {scenario.name} from {start:%H:%M} local, 1 simulated minute "
-        f"every {speed:g} s, {where}\n"
-    )
     try:
         return run(
             RunOptions(
@@ -134,10 +166,15 @@ def _positive_speed(text: str) -> float:
 
 
 def _time_of_day(text: str) -> time:
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
     try:
-        return time.fromisoformat(text)
+        if m is None:
+            raise ValueError(text)
+        return time(int(m.group(1)), int(m.group(2)))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day HH:MM") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time of day HH:MM (00:00 to 23:59)"
+        ) from None
 
 
 def _count(text: str) -> int:
@@ -180,7 +217,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--speed", type=_positive_speed, default=None, help="wall seconds per simulated minute"
     )
-    p.add_argument("--db", default=None, help="database file to keep (default: a temporary one)")
+    p.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="database file to keep (default: a temporary one, deleted at exit); "
+        "a database with days in it goes on after them",
+    )
     p.add_argument(
         "--minutes", type=_count, default=None, help="stop after this many simulated minutes"
     )

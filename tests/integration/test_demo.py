@@ -132,19 +132,33 @@ def _startup_lines(log: Path, proc: subprocess.Popen[bytes]) -> list[str]:
     return lines[: end + 1]
 
 
+def _last_sample(db: Path) -> str | None:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        try:
+            return conn.execute("SELECT max(at) FROM samples").fetchone()[0]  # type: ignore[no-any-return]
+        except sqlite3.OperationalError:  # not created yet
+            return None
+
+
 def test_the_demo_goes_on_past_the_end_of_its_scenario_and_prints_its_urls_last(
     tmp_path: Path,
 ) -> None:
     """A newcomer opens the browser minutes later: the demo must still be there."""
-    proc, log = _demo(tmp_path, "--speed", "0.002", "--start", "22:00")
+    proc, log = _demo(tmp_path, "--speed", "0.001", "--start", "22:00")
     try:
         head = _startup_lines(log, proc)
         # The addresses are the last start-up lines, after every library's INFO line.
         assert re.fullmatch(r"\s*web UI: http://127\.0\.0\.1:\d+/", head[-3])
         assert re.fullmatch(r"\s*metrics: http://127\.0\.0\.1:\d+/metrics", head[-2])
-        assert not any("alembic" in line for line in head)
-        db = re.search(r"database (\S+) \(deleted at exit", "\n".join(head))
-        assert db is not None
+        assert head[-1] == "  Ctrl-C stops the demo."
+        # Alembic's "Context impl SQLiteImpl", "Will assume non-transactional DDL" and plugin
+        # lines are not among them.
+        assert not any("alembic" in line or "SQLiteImpl" in line for line in head), head
+        assert head[-5].startswith("EMS demo: scenario s2_spring_fast_clouds, simulated from ")
+        db = re.fullmatch(
+            r"  database: (\S+) \(temporary, deleted at exit; --db PATH keeps one\)", head[-4]
+        )
+        assert db is not None, head
         ui = re.search(r"web UI: (http://\S+)/", head[-3]).group(1)  # type: ignore[union-attr]
         # Two hours of the scenario's last day, then the next simulated day begins.
         _wait_for(
@@ -156,7 +170,9 @@ def test_the_demo_goes_on_past_the_end_of_its_scenario_and_prints_its_urls_last(
         _wait_for(log, r"starts again: simulated 2026-05-12 00:00", proc, 60)
         assert proc.poll() is None
         assert httpx.get(ui + "/", timeout=10).status_code == 200
-        assert Path(db.group(1)).exists()
+        # The history goes on in the database too, past the scenario's end (2026-05-10 22:00Z).
+        last = _last_sample(Path(db.group(1)))
+        assert last is not None and last >= "2026-05-11 22:00", last
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
     finally:
@@ -164,17 +180,32 @@ def test_the_demo_goes_on_past_the_end_of_its_scenario_and_prints_its_urls_last(
             proc.kill()
             proc.wait()
     assert not Path(db.group(1)).exists()  # the temporary database goes with the demo
+    assert not Path(db.group(1)).parent.exists()
     assert "Traceback" not in log.read_text()
 
 
-def test_a_database_given_with_db_is_kept(tmp_path: Path) -> None:
+def test_a_database_given_with_db_is_kept_and_a_second_run_goes_on_after_its_days(
+    tmp_path: Path,
+) -> None:
     db = tmp_path / "kept.db"
     proc, log = _demo(tmp_path, "--db", str(db), "--minutes", "5", "--speed", "0.01")
     assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
-    assert f"database {db} (kept)" in log.read_text()
+    assert f"  database: {db} (kept)" in log.read_text().splitlines()
     assert db.exists()
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] >= 4
+        first = [r[0] for r in conn.execute("SELECT at FROM samples ORDER BY id")]
+    assert len(first) >= 4
+    # Run again on it: the simulated days go on after those it holds, never back in time.
+    proc, log = _demo(
+        tmp_path, "--db", str(db), "--minutes", "3", "--speed", "0.01", log_name="again.log"
+    )
+    assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    assert "simulated from 2026-05-11 06:00 local" in log.read_text()
+    with sqlite3.connect(db) as conn:
+        times = [r[0] for r in conn.execute("SELECT at FROM samples ORDER BY id")]
+    assert times[: len(first)] == first and len(times) > len(first)
+    assert times == sorted(times)
+    assert times[len(first)].startswith("2026-05-11 04:00")  # 06:00 local (CEST), a day later
 
 
 def _taken_port() -> tuple[socket.socket, int]:
@@ -197,6 +228,8 @@ def test_a_port_in_use_is_one_line_naming_it_and_the_flag(tmp_path: Path, flag: 
     assert "Traceback" not in out
     (line,) = [x for x in out.splitlines() if "in use" in x]
     assert f"port {port}" in line and f"choose another with {flag} N" in line
+    assert out.splitlines()[-1] == line  # the reason is the last line, nothing after it
+    assert "EMS demo:" not in out  # no banner for a demo that did not start
     # Nothing is left holding the database: a second start on it works at once.
     proc, log = _demo(tmp_path, "--db", str(db), "--minutes", "2", log_name="again.log")
     assert proc.wait(timeout=60) == 0, log.read_text()[-2000:]
@@ -205,15 +238,22 @@ def test_a_port_in_use_is_one_line_naming_it_and_the_flag(tmp_path: Path, flag: 
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--scenario", "nope"], "no bundled scenario of that name"),
+        (["--scenario", "nope"], "(bundled: s1_clear_summer, s2_spring_fast_clouds,"),
         (["--start", "25:00"], "is not a time of day HH:MM"),
         (["--start", "noon"], "is not a time of day HH:MM"),
+        (["--start", "abc"], "is not a time of day HH:MM"),
+        (["--start", "07:00+05:00"], "is not a time of day HH:MM"),
+        (["--start", "07:00:00+05:00"], "is not a time of day HH:MM"),
         (["--speed", "0"], "above 0"),
         (["--speed", "-1"], "above 0"),
         (["--speed", "nan"], "above 0"),
+        (["--speed", "inf"], "above 0"),
         (["--speed", "fast"], "is not a number"),
         (["--minutes", "0"], "at least 1"),
+        (["--minutes", "-3"], "at least 1"),
         (["--web-port", "70000"], "0..65535"),
+        (["--metrics-port", "-1"], "0..65535"),
+        (["--db", "/nonexistent/dir/demo.db"], "directory /nonexistent/dir does not exist"),
     ],
 )
 def test_bad_demo_arguments_are_refused_in_one_line(
@@ -229,4 +269,6 @@ def test_bad_demo_arguments_are_refused_in_one_line(
     )
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
-    assert says in res.stderr
+    # One line says what is wrong (argparse's usage lines may come before it).
+    assert says in res.stderr.splitlines()[-1], res.stderr
+    assert res.stdout == ""
