@@ -178,7 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(level)
     if warning:
         log.warning("%s", warning)
-    rc: int = args.func(args)
+    try:
+        rc: int = args.func(args)
+    except KeyboardInterrupt:
+        # Ctrl-C at a prompt (viessmann login) or during a long command (simulate, snapshot
+        # waiting on a slow device): the person meant it; no traceback. `run` and `demo`
+        # handle SIGINT themselves and stop cleanly.
+        print("\nemsctl: interrupted", file=sys.stderr)
+        return 130
     return rc
 
 

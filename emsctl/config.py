@@ -890,16 +890,25 @@ def load_config(path: str | Path) -> Config:
     p = Path(path)
     try:
         raw = p.read_bytes() if p.stat().st_size <= MAX_CONFIG_BYTES else None
-    except FileNotFoundError:
-        raise _problem(
-            p,
-            "(file)",
-            "an existing file: pass --config FILE or set $EMS_CONFIG "
-            "(configs/ems-config.yaml in the repository is the example to start from; "
-            "`emsctl demo` needs none)",
-        ) from None
     except OSError as exc:
-        raise _problem(p, "(file)", f"a readable file: {exc.strerror or exc}") from None
+        # The file itself, not a key in it: one plain line saying what to do (the first thing
+        # a newcomer meets when a command looks for /etc/ems/ems-config.yaml in a checkout).
+        if isinstance(exc, FileNotFoundError):
+            what = "no such file"
+            todo = (
+                "pass --config FILE or set $EMS_CONFIG (configs/ems-config.yaml in the "
+                "repository is the example to start from; `emsctl demo` needs none)"
+            )
+        elif isinstance(exc, IsADirectoryError):
+            what, todo = "is a directory", "name the YAML file itself"
+        elif isinstance(exc, PermissionError):
+            what = "cannot be read (permission denied)"
+            todo = "run as a user who may read it (e.g. with sudo)"
+        else:
+            what, todo = f"cannot be read ({exc.strerror or exc})", "name a readable file"
+        err = _problem(p, "(file)", f"a readable file: {what}; {todo}")
+        err.args = (f"{p}: {what}: {todo}",)
+        raise err from None
     if raw is None:
         raise _problem(p, "(file)", f"a configuration file of at most {MAX_CONFIG_BYTES:,} bytes")
     try:

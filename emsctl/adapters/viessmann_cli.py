@@ -271,6 +271,12 @@ def _forecast_show(args: argparse.Namespace) -> int:
     config = _config(args)
     now = clock.now()
     tz = config.control.tz
+    if not config.forecast.enabled:
+        print(
+            "note: forecast.enabled is false: the daemon fetches no forecast and its rules run "
+            "without one; this is what forecast.solar says for the configured planes",
+            file=sys.stderr,
+        )
     with _state_store(config) as store:
         source = ForecastSolar.from_config(config, store)
         error: str | None = None

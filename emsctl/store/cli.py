@@ -13,9 +13,13 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
+
+from alembic.script.revision import RevisionError
+from alembic.util.exc import CommandError
+from sqlalchemy.exc import SQLAlchemyError
 
 from emsctl import clock
 from emsctl.config import Config
@@ -107,20 +111,24 @@ def _bounded(lo: int, hi: int) -> Any:
 
 
 def _span_note(
-    store: Store, tz: ZoneInfo, what: str, before: datetime
+    span: tuple[datetime, datetime] | None, tz: ZoneInfo, what: str, before: datetime, hint: str
 ) -> tuple[datetime, datetime] | None:
     """When the default period is empty and the database ends before it (a demo's database,
     a copied backup): the period the database holds, said on stderr."""
-    span = store.span()
     if span is None or span[1] >= before:
         return None
     first, last = (t.astimezone(tz) for t in span)
     print(
         f"nothing in {what}; the database holds {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} "
-        "(showing that)",
+        f"(showing that; {hint})",
         file=sys.stderr,
     )
     return span
+
+
+#: A database whose last record is older than this is no longer written (a copy, a stopped
+#: daemon): stats say so, since runs still open at its end are counted only up to it.
+STALE_AFTER = timedelta(hours=1)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -136,12 +144,46 @@ def _db_path(args: argparse.Namespace, cfg: Config) -> str:
 
 
 def _fail(exc: StoreError) -> int:
-    print(f"emsctl: {exc}", file=sys.stderr)
+    """The file named (--db or store.path) is not a usable EMS database: bad input, exit 2.
+    SQLite's integrity check reports one problem a line; here they share one."""
+    print("emsctl: " + "; ".join(str(exc).splitlines()), file=sys.stderr)
+    return 2
+
+
+def _query_failed(path: str, exc: SQLAlchemyError) -> int:
+    """A read that failed after the file was opened (locked for long, an I/O error)."""
+    cause = getattr(exc, "orig", None) or exc
+    print(
+        f"emsctl: database {path}: cannot be read ({str(cause).splitlines()[0]})", file=sys.stderr
+    )
     return 1
+
+
+def _revision_problem(action: str, revision: str, exc: Exception) -> int:
+    """An Alembic revision that does not exist or cannot be reached: one line, exit 2."""
+    walked = migrate.script_directory().walk_revisions()  # newest first
+    known = ", ".join(["base", *reversed([r.revision for r in walked])])
+    print(
+        f"emsctl db {action}: revision {revision!r}: {str(exc).splitlines()[0]} "
+        f"(revisions: {known}, or head, -1, +1)",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def parse_when(value: str, now: datetime, tz: ZoneInfo) -> datetime:
     """'2d', '12h', '30m', '1w' before now, or a local date / date-time (ISO)."""
+    try:
+        when = _parse_when(value, now, tz)
+        when.astimezone(UTC)  # the database's times are UTC: the moment must exist there too
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: outside the calendar (years 1 to 9999); e.g. 2d or 2026-06-01"
+        ) from None
+    return when
+
+
+def _parse_when(value: str, now: datetime, tz: ZoneInfo) -> datetime:
     m = _REL.match(value)
     if m:
         return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
@@ -176,6 +218,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
             after = store.revision()
     except StoreError as exc:
         return _fail(exc)
+    except (CommandError, RevisionError) as exc:
+        return _revision_problem("upgrade", args.revision, exc)
     if before == after:
         print(f"{path}: already at revision {after}")
     else:
@@ -212,6 +256,8 @@ def _db_downgrade(args: argparse.Namespace) -> int:
             after = store.revision()
     except StoreError as exc:
         return _fail(exc)
+    except (CommandError, RevisionError) as exc:
+        return _revision_problem("downgrade", args.revision, exc)
     print(f"{path}: downgraded from {before} to {after or 'base (no tables)'}")
     return 0
 
@@ -246,16 +292,21 @@ def _history(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as exc:
         print(f"emsctl history: {exc}", file=sys.stderr)
         return 2
+    path = _db_path(args, cfg)
     try:
-        with Store.open(_db_path(args, cfg), create=False) as store:
+        with Store.open(path, create=False) as store:
             rows = store.history(args.load, since, until, limit=args.limit, now=now)
             if not rows and args.since is None and args.until is None:
-                span = _span_note(store, tz, "the last 2 days", since)
+                span = _span_note(
+                    store.span(), tz, "the last 2 days", since, "--since/--until pick a period"
+                )
                 if span is not None:
                     end = span[1] + timedelta(seconds=1)
                     rows = store.history(args.load, span[0], end, limit=args.limit, now=end)
     except StoreError as exc:
         return _fail(exc)
+    except SQLAlchemyError as exc:
+        return _query_failed(path, exc)
     write_history(rows, args.format, tz, sys.stdout)
     return 0
 
@@ -321,20 +372,50 @@ def _width(out: TextIO) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    tz = cfg.control.tz
+    path = _db_path(args, cfg)
     try:
-        with Store.open(_db_path(args, cfg), create=False) as store:
+        with Store.open(path, create=False) as store:
             now = clock.now()
             # A database that ended before the period (a demo's, a copied backup) would show
             # its last states running on to today: show the days it holds instead.
             what = f"the last {args.days} days"
-            span = _span_note(store, cfg.control.tz, what, now - timedelta(days=args.days))
-            if span is None:
-                rows = store.stats(args.days, cfg, now, load=args.load)
-            else:
-                days = min(MAX_DAYS, (span[1] - span[0]).days + 1)
+            held = store.span()
+            span = _span_note(
+                held, tz, what, now - timedelta(days=args.days), "--days counts back from today"
+            )
+            if span is not None:
+                days = min(
+                    MAX_DAYS,
+                    (span[1].astimezone(tz).date() - span[0].astimezone(tz).date()).days + 1,
+                )
                 rows = store.stats(days, cfg, span[1], load=args.load)
+            else:
+                days, end = args.days, None
+                if held is not None:
+                    # No rows of zeros for days before the database began: they cost a query
+                    # that grows with days x transitions (--days 3660 on a year's database).
+                    held_days = (now.astimezone(tz).date() - held[0].astimezone(tz).date()).days
+                    if held_days + 1 < days:
+                        days = max(1, held_days + 1)
+                        print(
+                            f"the database begins {held[0].astimezone(tz):%Y-%m-%d %H:%M}: "
+                            f"showing the {days} day(s) since",
+                            file=sys.stderr,
+                        )
+                    # Nothing is known after the last record: a run still open then ends there.
+                    end = held[1]
+                    if now - end > STALE_AFTER:
+                        print(
+                            f"the database ends at {end.astimezone(tz):%Y-%m-%d %H:%M}: a run "
+                            "still open then is counted up to it",
+                            file=sys.stderr,
+                        )
+                rows = store.stats(days, cfg, now, load=args.load, data_until=end)
     except StoreError as exc:
         return _fail(exc)
+    except SQLAlchemyError as exc:
+        return _query_failed(path, exc)
     write_stats(rows, args.format, sys.stdout)
     return 0
 

@@ -851,11 +851,15 @@ class Store:
         config: Config | None = None,
         now: datetime | None = None,
         load: LoadId | str | None = None,
+        data_until: datetime | None = None,
     ) -> list[DayStats]:
         """Per load and local day (config's time zone): runtime, energy, switch-ons, short
-        cycles, why it stopped. The last `days` days, today included."""
+        cycles, why it stopped. The last `days` days, today included. A run still open at the
+        end counts until `now`, or until `data_until` when the database ends earlier (a copy,
+        a demo's database, a daemon that stopped): nothing is known after that."""
         cfg = config or Config()
         at = now or clock.now()
+        open_until = at if data_until is None else min(at, data_until)
         specs = [
             queries.LoadSpec(str(x), cfg.loads.get(x).nominal_w, cfg.loads.get(x).min_on_s, order=i)
             for i, x in enumerate(cfg.control.priority)
@@ -863,7 +867,7 @@ class Store:
         ]
         bounds = queries.day_bounds(at, days, cfg.control.tz)
         with self.engine.connect() as conn:
-            return queries.day_stats(conn, bounds, specs, now=at)
+            return queries.day_stats(conn, bounds, specs, now=open_until)
 
     def span(self) -> tuple[datetime, datetime] | None:
         """The first and the last time the database holds anything for (None: empty)."""

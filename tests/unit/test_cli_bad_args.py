@@ -1,65 +1,231 @@
-"""Every `emsctl` subcommand given bad input: exit code 2, a few clear lines, never a traceback.
+"""Every `emsctl` subcommand given bad input: exit code 2, a few lines naming what is wrong,
+never a traceback.
 
-Each case runs `emsctl` as the owner would, in a subprocess, with $EMS_CONFIG pointing at a
-file that does not exist (a checkout without /etc/ems). A new subcommand without a case here
-fails `test_every_subcommand_has_a_bad_input_case`.
+The table covers every command and subcommand the parser knows (a new one without a case
+fails `test_every_command_and_subcommand_has_a_case`). Each case runs as the owner would,
+with $EMS_CONFIG pointing at a file that does not exist (a checkout without /etc/ems), a
+scratch HOME and working directory:
+
+- in-process through `emsctl.cli.main` (fast; an exception escaping is a test error), and
+- as `python -m emsctl.cli` in a child process: `run` and `demo` only so (they bind ports
+  and install signal handlers), and a few others too (`process=True`), among them an
+  unknown command, for which the parser imports every command's module: an import-time
+  error shows there. The child processes run side by side.
+
+`{tmp}` in a case is the scratch directory, `{port}` a port this test holds open.
 """
 
 from __future__ import annotations
 
+import argparse
+import io
+import logging
 import os
+import re
+import socket
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from emsctl.cli import COMMANDS
+from emsctl import cli
+from emsctl.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = str(ROOT / "configs" / "ems-config.yaml")
 
-#: (arguments, a piece of the message). `{tmp}` is a scratch directory.
-CASES: list[tuple[list[str], str]] = [
-    (["nope"], "invalid choice"),
-    (["--log-level", "LOUD", "check-config", SHIPPED], "one of DEBUG, INFO"),
-    (["check-config", "{tmp}/missing.yaml"], "pass --config FILE or set $EMS_CONFIG"),
-    (["check-config", "{tmp}"], "a readable file"),
-    (["check-config", "{tmp}/binary.yaml"], "UTF-8 text"),
-    (["check-config", "{tmp}/bomb.yaml"], "with its aliases (&x, *x) expanded"),
-    (["check-config", "{tmp}/deep.yaml"], "nested to a sensible depth"),
-    (["check-config", "{tmp}/inf.yaml"], "prometheus.timeout_s"),
-    (["diagram", "--bogus"], "unrecognized arguments"),
-    (["viessmann", "status"], "pass --config FILE or set $EMS_CONFIG"),
-    (["viessmann", "status", "--config", SHIPPED], "set it first"),
-    (["viessmann", "login", "--config", SHIPPED], "set it first"),
-    (["forecast", "show"], "pass --config FILE or set $EMS_CONFIG"),
-    (["db", "current"], "pass --config FILE or set $EMS_CONFIG"),
-    (["db", "sideways"], "invalid choice"),
-    (["history", "--db", "{tmp}/x.db", "--since", "yesterday-ish"], "expected e.g. 2d"),
-    (["history", "--db", "{tmp}/x.db", "--limit", "0"], "between 1 and"),
-    (["stats", "--db", "{tmp}/x.db", "--days", "100000"], "between 1 and 3,660"),
-    (["stats", "--db", "{tmp}/x.db", "--days", "week"], "is not a whole number"),
-    (["simulate", "nope"], "no bundled scenario of that name"),
-    (["simulate", "s1_clear_summer", "--json", "/nonexistent/dir/x.json"], "does not exist"),
-    (["simulate", "s1_clear_summer", "--plot", "/nonexistent/dir/x.png"], "does not exist"),
-    (["simulate", "s1_clear_summer", "--json", "{tmp}"], "is a directory"),
-    (["simulate", "s1_clear_summer", "--plot-from", "someday", "--plot", "{tmp}/p.png"], "YYYY"),
-    (["webui", "hash-password", "--bogus"], "unrecognized arguments"),
-    (["run"], "pass --config FILE or set $EMS_CONFIG"),
-    (["run", "--config", "{tmp}/inf.yaml"], "prometheus.timeout_s"),
-    (["demo", "--scenario", "nope"], "no bundled scenario of that name"),
-    (["demo", "--start", "25:00"], "is not a time of day"),
-    (["demo", "--speed", "0"], "above 0"),
-    (["demo", "--minutes", "-5"], "at least 1"),
-    (["snapshot"], "pass --config FILE or set $EMS_CONFIG"),
-    (["device", "wb_x", "status"], "invalid choice"),
-    (["device", "wb_a", "explode"], "invalid choice"),
+
+@dataclass(frozen=True)
+class Case:
+    argv: tuple[str, ...]
+    says: str  # a piece of the message naming what is wrong
+    stdin: str = ""
+    #: Also in a child process (as `python -m emsctl.cli`).
+    process: bool = False
+    #: Only in a child process: the command binds ports or installs signal handlers.
+    process_only: bool = False
+
+
+def case(
+    *argv: str, says: str, stdin: str = "", process: bool = False, process_only: bool = False
+) -> Case:
+    return Case(tuple(argv), says, stdin, process or process_only, process_only)
+
+
+NO_CONFIG = "no such file: pass --config FILE or set $EMS_CONFIG"
+
+CASES: list[Case] = [
+    # the command line itself
+    case("nope", says="invalid choice: 'nope'", process=True),  # imports every command's module
+    case(says="the following arguments are required: COMMAND"),
+    case("--log-level", "LOUD", "diagram", says="one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    case("--log-level", says="expected one argument"),
+    # check-config
+    case("check-config", "{tmp}/missing.yaml", says=NO_CONFIG, process=True),
+    case("check-config", says="the following arguments are required: path"),
+    case("check-config", "{tmp}", says="is a directory"),
+    case("check-config", "{tmp}/binary.yaml", says="UTF-8 text"),
+    case("check-config", "{tmp}/bomb.yaml", says="with its aliases (&x, *x) expanded"),
+    case("check-config", "{tmp}/deep.yaml", says="nested to a sensible depth"),
+    case("check-config", "{tmp}/big.yaml", says="at most 1,048,576 bytes"),
+    case("check-config", "{tmp}/inf.yaml", says="prometheus.timeout_s"),
+    case("check-config", "{tmp}/open-ui.yaml", says="webui.password_hash"),
+    # diagram
+    case("diagram", "--bogus", says="unrecognized arguments: --bogus"),
+    # viessmann, forecast
+    case("viessmann", "status", says=NO_CONFIG),
+    case("viessmann", says="the following arguments are required: ACTION"),
+    case("viessmann", "status", "--config", SHIPPED, says="viessmann.client_id is empty"),
+    case("viessmann", "status", "--config", "{tmp}/empty.yaml", says="set it first"),
+    case("viessmann", "login", "--config", SHIPPED, says="viessmann.client_id is empty"),
+    case("viessmann", "login", "--config", "{tmp}/client.yaml", says="nothing pasted"),
+    case("viessmann", "login", "--print-url", "--code-or-url", "x", says="not allowed with"),
+    case("forecast", "show", says=NO_CONFIG),
+    case("forecast", says="the following arguments are required: ACTION"),
+    case("forecast", "show", "--config", "{tmp}", says="is a directory"),
+    # db
+    case("db", "current", says=NO_CONFIG),
+    case("db", says="the following arguments are required: ACTION"),
+    case("db", "sideways", says="invalid choice: 'sideways'"),
+    case("db", "current", "--db", "{tmp}/missing.db", says="does not exist"),
+    case("db", "current", "--db", "{tmp}/notes.db", says="is not an SQLite database"),
+    case("db", "check", "--db", "{tmp}/notes.db", says="is not an SQLite database"),
+    case("db", "check", "--db", "{tmp}", says="is not a regular file"),
+    case("db", "upgrade", "--db", "{tmp}/nodir/x.db", says="nodir does not exist"),
+    case("db", "upgrade", "--db", "{tmp}/ems.db", "nonsense", says="revision 'nonsense'"),
+    case("db", "downgrade", "--db", "{tmp}/ems.db", "nonsense", says="revision 'nonsense'"),
+    case("db", "downgrade", "--db", "{tmp}/ems.db", "-5", says="revision '-5'"),
+    case("db", "downgrade", "--db", "{tmp}/ems.db", says="required: revision"),
+    case("db", "downgrade", "--db", "{tmp}/other.db", "base", says="not an EMS one"),
+    # history
+    case("history", says=NO_CONFIG),
+    case("history", "--db", "{tmp}/ems.db", "--since", "yesterday-ish", says="expected e.g. 2d"),
+    case("history", "--db", "{tmp}/ems.db", "--until", "2026-13-45", says="expected e.g. 2d"),
+    case("history", "--db", "{tmp}/ems.db", "--since", "99999999999w", says="outside the"),
+    case("history", "--db", "{tmp}/ems.db", "--since", "0001-01-01", says="outside the"),
+    case("history", "--db", "{tmp}/ems.db", "--limit", "0", says="between 1 and"),
+    case("history", "--db", "{tmp}/ems.db", "--load", "wb_x", says="invalid choice: 'wb_x'"),
+    case("history", "--db", "{tmp}/ems.db", "--format", "xml", says="invalid choice: 'xml'"),
+    case("history", "--db", "{tmp}/notes.db", says="is not an SQLite database"),
+    case("history", "--db", "{tmp}/missing.db", says="does not exist"),
+    # stats
+    case(
+        "stats",
+        "--db",
+        "{tmp}/ems.db",
+        "--days",
+        "100000",
+        says="between 1 and 3,660",
+        process=True,
+    ),
+    case("stats", says=NO_CONFIG),
+    case("stats", "--db", "{tmp}/ems.db", "--days", "0", says="between 1 and 3,660"),
+    case("stats", "--db", "{tmp}/ems.db", "--days", "-3", says="between 1 and 3,660"),
+    case("stats", "--db", "{tmp}/ems.db", "--days", "week", says="is not a whole number"),
+    case("stats", "--db", "{tmp}/other.db", says="not an EMS one"),
+    # simulate: output paths are refused before the replay (in-process, a replay fails)
+    case("simulate", "nope", says="no bundled scenario of that name"),
+    case("simulate", says="the following arguments are required: SCENARIO"),
+    case(
+        "simulate",
+        "s1_clear_summer",
+        "--json",
+        "/nonexistent/dir/x.json",
+        says="not exist",
+        process=True,
+    ),
+    case("simulate", "s1_clear_summer", "--plot", "/nonexistent/dir/x.png", says="not exist"),
+    case("simulate", "s1_clear_summer", "--json", "{tmp}", says="is a directory"),
+    case(
+        "simulate",
+        "s1_clear_summer",
+        "--plot-from",
+        "someday",
+        "--plot",
+        "{tmp}/p.png",
+        says="YYYY",
+    ),
+    case("simulate", "s1_clear_summer", "--config", "{tmp}/missing.yaml", says="no such file"),
+    case("simulate", "{tmp}/notes.db", says="bad header"),
+    # webui
+    case("webui", "hash-password", stdin="short\n", says="at least 8 characters", process=True),
+    case("webui", says="the following arguments are required: SUBCOMMAND"),
+    case("webui", "hash-password", "--bogus", says="unrecognized arguments: --bogus"),
+    case("webui", "hash-password", stdin="", says="at least 8 characters"),
+    # run: the service
+    case("run", says=NO_CONFIG, process_only=True),
+    case("run", "--config", "{tmp}/inf.yaml", says="prometheus.timeout_s", process_only=True),
+    case("run", "--config", "{tmp}/busy-web.yaml", says="port {port}", process_only=True),
+    case(
+        "run",
+        "--config",
+        "{tmp}/plain.yaml",
+        "--db",
+        "/nonexistent/dir/x.db",
+        says="/nonexistent/dir",
+        process_only=True,
+    ),
+    # demo
+    case("demo", "--scenario", "nope", says="no bundled scenario of that name", process_only=True),
+    case("demo", "--start", "25:00", says="is not a time of day", process_only=True),
+    case("demo", "--speed", "0", says="above 0", process_only=True),
+    case(
+        "demo", "--web-port", "0", "--metrics-port", "{port}", says="port {port}", process_only=True
+    ),
+    case("demo", "--db", "/nonexistent/dir/x.db", says="/nonexistent/dir", process_only=True),
+    # snapshot, device
+    case("snapshot", says=NO_CONFIG),
+    case("snapshot", "--config", "{tmp}/badcreds.yaml", says="nocreds.env"),
+    case("device", "wb_x", "status", says="invalid choice: 'wb_x'"),
+    case("device", "wb_a", "explode", says="invalid choice: 'explode'"),
+    case("device", "wb_a", "status", says=NO_CONFIG),
+    case("device", "dhw", "status", "--config", SHIPPED, says="talks to Shelly relays only"),
+    case("device", "sg_ready", "on", "--config", "{tmp}/plain.yaml", says="Shelly relays only"),
+    case("device", "wb_a", "off", "--timer", "5", "--config", SHIPPED, says="--timer takes"),
+    case("device", "wb_a", "on", "--timer", "abc", says="invalid int value: 'abc'"),
 ]
+
+#: Cases whose fix is another change that has not landed yet: argv -> what is pending. They
+#: are xfail(strict=True), so the mark must go as soon as the change lands. Empty: none.
+PENDING: dict[tuple[str, ...], str] = {}
+
+
+def _command_of(argv: tuple[str, ...]) -> str:
+    return cli.command_word(list(argv)) or ""
+
+
+IN_A_PROCESS: list[tuple[str, ...]] = [c.argv for c in CASES if c.process]
+
+
+def _params(cases: list[Case]) -> list[Any]:
+    out = []
+    for c in cases:
+        pending = PENDING.get(c.argv)
+        marks = [pytest.mark.xfail(strict=True, reason=f"pending: {pending}")] if pending else []
+        out.append(pytest.param(c, id=" ".join(c.argv)[:70] or "(nothing)", marks=marks))
+    return out
+
+
+# --------------------------------------------------------------------------- scratch files
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def held_port() -> Iterator[int]:
+    """A port in use on 127.0.0.1 while the module's tests run."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory, held_port: int) -> Path:
     tmp = tmp_path_factory.mktemp("bad-args")
     (tmp / "binary.yaml").write_bytes(b"control:\n  interval_s: 60\n\xff\xfe\n")
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
@@ -68,37 +234,188 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     (tmp / "bomb.yaml").write_text("\n".join(lines) + "\n")
     (tmp / "deep.yaml").write_text("[" * 50_000 + "]" * 50_000 + "\n")
+    (tmp / "big.yaml").write_text("# a comment in a file far too big for a config\n" * 25_000)
     (tmp / "inf.yaml").write_text("prometheus:\n  timeout_s: .inf\n")
+    (tmp / "empty.yaml").write_text("")
+    (tmp / "open-ui.yaml").write_text("webui: {bind: 0.0.0.0}\n")
+    (tmp / "state").mkdir()
+    plain = (
+        f"store: {{path: '{tmp}/state/ems.db'}}\n"
+        "prometheus: {url: 'http://127.0.0.1:9'}\n"
+        "forecast: {url: 'http://127.0.0.1:9'}\n"
+    )
+    (tmp / "plain.yaml").write_text(plain)
+    (tmp / "client.yaml").write_text(plain + "viessmann: {client_id: abc123}\n")
+    # Its own state directory: the child processes run side by side, and a daemon holds its
+    # database's lock.
+    (tmp / "web").mkdir()
+    (tmp / "busy-web.yaml").write_text(
+        plain.replace(f"{tmp}/state/", f"{tmp}/web/")
+        + f"webui: {{port: {held_port}}}\nmetrics: {{port: 0, bind: 127.0.0.1}}\n"
+    )
+    (tmp / "badcreds.yaml").write_text(
+        plain + "loads:\n  wb_a:\n    device: {type: shelly_gen2, host: '127.0.0.1:9', "
+        f"credentials_file: '{tmp}/nocreds.env'}}\n"
+    )
+    (tmp / "notes.db").write_text("shopping list\n")
+    conn = sqlite3.connect(tmp / "other.db")
+    with conn:
+        conn.execute("CREATE TABLE recipes (name TEXT)")
+    conn.close()
+    Store.open(tmp / "ems.db").close()
     return tmp
 
 
-def test_every_subcommand_has_a_bad_input_case() -> None:
-    covered = {args[0] for args, _ in CASES}
-    assert set(COMMANDS) | {"check-config"} <= covered
+def _fill(text: str, scratch: Path, port: int) -> str:
+    return text.replace("{tmp}", str(scratch)).replace("{port}", str(port))
 
 
-@pytest.mark.parametrize(("args", "says"), CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
-def test_bad_input_is_exit_2_in_a_few_lines_without_a_traceback(
-    scratch: Path, args: list[str], says: str
+#: Log records (`[time] LEVEL logger: message`) at INFO and below are the normal start-up of
+#: `run` and `demo`, not the message.
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d [\d:,]+ )?(DEBUG|INFO) [\w.]+: ")
+
+
+def _check(c: Case, rc: object, out: str, err: str, scratch: Path, port: int) -> None:
+    both = out + err
+    assert rc == 2, both
+    assert "Traceback" not in both
+    assert _fill(c.says, scratch, port) in both
+    message = [line for line in err.strip().splitlines() if not _LOG_LINE.match(line)]
+    # argparse's usage lines and one message, or a config error with its problem lines.
+    assert 1 <= len(message) <= 8, err
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+@pytest.fixture
+def owner_env(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """As in a checkout: no /etc/ems, a scratch HOME and working directory. The logging
+    that main() sets up is put back afterwards."""
+    for key in list(os.environ):
+        if key.startswith("EMS_"):
+            monkeypatch.delenv(key)
+    missing = str(scratch / "no-such-config.yaml")
+    monkeypatch.setenv("EMS_CONFIG", missing)
+    monkeypatch.setattr(cli, "DEFAULT_CONFIG", missing)
+    monkeypatch.setenv("HOME", str(scratch))
+    monkeypatch.chdir(scratch)
+    root = logging.getLogger()
+    for handler in root.handlers[:]:  # left by an earlier in-process main() on a closed stream
+        if getattr(getattr(handler, "stream", None), "closed", False):
+            root.removeHandler(handler)
+    handlers, level = root.handlers[:], root.level
+    yield monkeypatch
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _no_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad simulate argument must be refused before the replay of many seconds runs."""
+    import emsctl.sim.cli as sim_cli
+
+    def replay(*_a: object, **_k: object) -> None:
+        raise AssertionError("the replay ran before the arguments were checked")
+
+    monkeypatch.setattr(sim_cli, "run_ems", replay)
+    monkeypatch.setattr(sim_cli, "run_baseline", replay)
+
+
+@pytest.mark.parametrize("c", _params([c for c in CASES if not c.process_only]))
+def test_bad_input_in_process(
+    c: Case,
+    scratch: Path,
+    held_port: int,
+    owner_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    argv = [a.replace("{tmp}", str(scratch)) for a in args]
+    owner_env.setattr(sys, "stdin", io.StringIO(c.stdin))
+    if _command_of(c.argv) == "simulate":
+        _no_replay(owner_env)
+    try:
+        rc: object = cli.main([_fill(a, scratch, held_port) for a in c.argv])
+    except SystemExit as exc:
+        rc = exc.code
+    out, err = capsys.readouterr()
+    _check(c, rc, out, err, scratch, held_port)
+
+
+# --------------------------------------------------------------------------- child processes
+
+Outcome = tuple[object, str, str]
+
+
+@pytest.fixture(scope="module")
+def process_results(scratch: Path, held_port: int) -> dict[tuple[str, ...], Outcome]:
+    """Every case of IN_A_PROCESS run as `python -m emsctl.cli ...`, four at a time."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("EMS_")},
         "EMS_CONFIG": str(scratch / "no-such-config.yaml"),
         "HOME": str(scratch),
     }
-    res = subprocess.run(
-        [sys.executable, "-m", "emsctl.cli", *argv],
-        cwd=scratch,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    out = res.stdout + res.stderr
-    assert res.returncode == 2, out
-    assert "Traceback" not in out
-    assert says in out
-    # argparse's usage lines plus one message, or a config error with its problem lines.
-    assert len(res.stderr.strip().splitlines()) <= 8, res.stderr
+    stdin = {c.argv: c.stdin for c in CASES}
+
+    def run(argv: tuple[str, ...]) -> Outcome:
+        try:
+            res = subprocess.run(
+                [sys.executable, "-m", "emsctl.cli", *(_fill(a, scratch, held_port) for a in argv)],
+                cwd=scratch,
+                env=env,
+                input=stdin[argv],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            return None, "", f"still running after {exc.timeout} s"
+        return res.returncode, res.stdout, res.stderr
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(IN_A_PROCESS, pool.map(run, IN_A_PROCESS), strict=True))
+
+
+@pytest.mark.parametrize("c", _params([c for c in CASES if c.argv in IN_A_PROCESS]))
+def test_bad_input_in_a_process(
+    c: Case, scratch: Path, held_port: int, process_results: dict[tuple[str, ...], Outcome]
+) -> None:
+    rc, out, err = process_results[c.argv]
+    _check(c, rc, out, err, scratch, held_port)
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Every command path the parser accepts, e.g. ('db', 'upgrade'), ('diagram',)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return {path}
+    out: set[tuple[str, ...]] = set()
+    for name, child in subs[0].choices.items():
+        out |= _leaves(child, (*path, name))
+    return out
+
+
+def _words(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """argv from the command word on (global options before it left out)."""
+    word = cli.command_word(list(argv))
+    return () if word is None else argv[argv.index(word) :]
+
+
+def test_every_command_and_subcommand_has_a_case() -> None:
+    leaves = _leaves(cli.build_parser(None))
+    assert {path[0] for path in leaves} == {"check-config", *cli.COMMANDS}
+    words = [_words(c.argv) for c in CASES]
+    assert {leaf for leaf in leaves if not any(w[: len(leaf)] == leaf for w in words)} == set()
+    # A command with subcommands, given none, is a case too.
+    parents = {leaf[:-1] for leaf in leaves if len(leaf) > 1}
+    assert parents - set(words) == set()
+
+
+def test_an_unknown_command_in_a_process_imports_every_command_module() -> None:
+    # An import-time error in any command's module shows in the child process of `nope`:
+    # for a word it does not know, the parser loads every module to list the commands.
+    assert ("nope",) in IN_A_PROCESS
+    assert cli.command_word(["nope"]) not in cli.COMMANDS
+    assert len(IN_A_PROCESS) >= 5

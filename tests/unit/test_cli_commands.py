@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
+import logging
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -94,3 +97,53 @@ def test_httpx_after_emsctl_does_without_its_command_line_client() -> None:
     modules = _modules_after("import emsctl, httpx\nassert callable(httpx.main)")
     assert "httpx" in modules
     assert not {"rich", "pygments"} & modules
+
+
+# --------------------------------------------------------------------------- everyday edges
+
+
+@pytest.fixture
+def _logging_put_back() -> Iterator[None]:
+    """main() points the root logger at the test's captured stderr; put it back."""
+    root = logging.getLogger()
+    for handler in root.handlers[:]:  # left by an earlier in-process main() on a closed stream
+        if getattr(getattr(handler, "stream", None), "closed", False):
+            root.removeHandler(handler)
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+class _CtrlC(io.StringIO):
+    def readline(self, *_a: object) -> str:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.usefixtures("_logging_put_back")
+def test_ctrl_c_at_a_prompt_ends_with_130_and_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "ems.yaml"
+    cfg.write_text(f"store: {{path: '{tmp_path}/ems.db'}}\nviessmann: {{client_id: abc123}}\n")
+    monkeypatch.setattr(sys, "stdin", _CtrlC())
+    assert cli.main(["viessmann", "login", "--config", str(cfg)]) == 130
+    out, err = capsys.readouterr()
+    assert "Paste that whole URL" in out
+    assert err.strip() == "emsctl: interrupted"
+
+
+@pytest.mark.usefixtures("_logging_put_back")
+@pytest.mark.parametrize("enabled", [False, True])
+def test_forecast_show_says_when_the_daemon_does_not_use_a_forecast(
+    enabled: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "ems.yaml"
+    cfg.write_text(
+        f"store: {{path: '{tmp_path}/ems.db'}}\n"
+        f"forecast: {{enabled: {str(enabled).lower()}, url: 'http://127.0.0.1:9'}}\n"
+    )
+    assert cli.main(["forecast", "show", "--config", str(cfg)]) == 1  # nothing listens there
+    out, err = capsys.readouterr()
+    assert "no forecast: forecast.solar: not reachable" in out
+    assert ("note: forecast.enabled is false: the daemon fetches no forecast" in err) is not enabled

@@ -82,7 +82,7 @@ def test_unreadable_and_malformed_files_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["check-config", str(tmp_path / "missing.yaml")]) == 2
-    assert "(file)" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(f"{tmp_path / 'missing.yaml'}: no such file: pass")
     broken = tmp_path / "broken.yaml"
     broken.write_text("control:\n  priority: [sg_ready\n", encoding="utf-8")
     assert main(["check-config", str(broken)]) == 2
@@ -91,6 +91,31 @@ def test_unreadable_and_malformed_files_are_refused(
     listing.write_text("- a\n- b\n", encoding="utf-8")
     assert main(["check-config", str(listing)]) == 2
     assert "(top level): 'list': a mapping" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (FileNotFoundError, "no such file: pass --config FILE or set $EMS_CONFIG"),
+        (IsADirectoryError, "is a directory: name the YAML file itself"),
+        (PermissionError, "cannot be read (permission denied): run as a user who may read it"),
+    ],
+)
+def test_a_config_file_that_cannot_be_read_is_one_plain_line(
+    error: type[OSError], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ems.yaml"
+    path.write_text("control: {}\n", encoding="utf-8")
+
+    def refuse(_self: Path) -> bytes:
+        raise error(13, "refused")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)  # root reads any file: no chmod here
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: {says}")
+    assert "\n" not in str(err.value)
+    assert err.value.problems[0].path == "(file)"
 
 
 def test_an_empty_file_is_the_default_config() -> None:

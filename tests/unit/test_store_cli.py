@@ -5,6 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +17,7 @@ import pytest
 from freezegun import freeze_time
 
 from emsctl.cli import main
-from emsctl.model import LoadId, Mode, State, Transition
+from emsctl.model import LoadId, Mode, Snapshot, State, Transition
 from emsctl.store import Store
 
 NOW = datetime(2026, 6, 2, 10, 0, tzinfo=UTC)  # 12:00 in Berlin
@@ -38,6 +43,20 @@ def db(tmp_path: Path) -> Path:
             [Transition(NOW - timedelta(days=5), WA, State.OFF, State.ARMING, "arm", ("old",))]
         )
     return path
+
+
+@pytest.fixture(autouse=True)
+def _logging_put_back() -> Iterator[None]:
+    """main() points the root logger at this test's captured stderr; put it back, so that a
+    later test's log lines do not go to a closed stream."""
+    root = logging.getLogger()
+    for handler in root.handlers[:]:  # left by an earlier in-process main() on a closed stream
+        if getattr(getattr(handler, "stream", None), "closed", False):
+            root.removeHandler(handler)
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -156,7 +175,7 @@ def test_db_current_of_a_missing_file_fails_naming_it(
 ) -> None:
     path = tmp_path / "missing.db"
     rc, _, err = run(capsys, "db", "current", "--db", str(path))
-    assert rc == 1
+    assert rc == 2  # the file named is bad input
     assert str(path) in err and "does not exist" in err
     assert not path.exists()
 
@@ -167,6 +186,154 @@ def test_history_refuses_a_file_that_is_not_a_database(
     path = tmp_path / "notes.txt"
     path.write_text("shopping list\n", encoding="utf-8")
     rc, _, err = run(capsys, "history", "--db", str(path))
-    assert rc == 1
+    assert rc == 2
     assert "is not an SQLite database" in err
     assert path.read_text(encoding="utf-8") == "shopping list\n"
+
+
+# --------------------------------------------------------------------------- bad files, old data
+
+
+def test_db_upgrade_and_downgrade_to_an_unknown_revision_is_one_line_and_changes_nothing(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for action in ("upgrade", "downgrade"):
+        rc, _, err = run(capsys, "db", action, "--db", str(db), "nonsense")
+        assert rc == 2
+        assert err.startswith(f"emsctl db {action}: revision 'nonsense': ")
+        assert "(revisions: base, 0001, or head, -1, +1)" in err
+        assert len(err.strip().splitlines()) == 1
+    rc, _, err = run(capsys, "db", "downgrade", "--db", str(db), "-5")
+    assert rc == 2 and "revision '-5'" in err
+    rc, out, _ = run(capsys, "db", "current", "--db", str(db))
+    assert "revision 0001 (newest)" in out
+
+
+def test_a_damaged_database_is_named_in_one_line(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = db.read_bytes()
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(raw[:4096] + b"\0" * (len(raw) - 4096))  # the header page survives
+    rc, _, err = run(capsys, "history", "--db", str(damaged))
+    assert rc == 2
+    assert err.startswith(f"emsctl: database {damaged}: is damaged (")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_read_failing_after_the_open_is_one_line_exit_1(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def locked(*_a: object, **_k: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("database is locked\nmore"))
+
+    monkeypatch.setattr(Store, "history", locked)
+    monkeypatch.setattr(Store, "stats", locked)
+    for cmd in ("history", "stats"):
+        rc, _, err = run(capsys, cmd, "--db", str(db))
+        assert rc == 1
+        assert err.endswith(f"emsctl: database {db}: cannot be read (database is locked)\n")
+
+
+def test_history_fallback_names_the_options_that_pick_a_period(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "old.db"
+    with Store.open(path) as store:
+        store.record_transitions(
+            [Transition(NOW - timedelta(days=40), WA, State.OFF, State.ARMING, "arm", ())]
+        )
+    rc, out, err = run(capsys, "history", "--db", str(path), "--format", "csv")
+    assert rc == 0 and out.count("wb_a") == 1
+    assert err == (
+        "nothing in the last 2 days; the database holds 2026-04-23 12:00 .. 2026-04-23 12:00 "
+        "(showing that; --since/--until pick a period)\n"
+    )
+
+
+def test_stats_of_a_database_that_stopped_count_an_open_run_up_to_its_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daemon stopped three days ago with WB A on: today it has not run for three days
+    (without the end of the data it would show 24 h a day since)."""
+    path = tmp_path / "stopped.db"
+    start = NOW - timedelta(days=3, hours=2)  # 2026-05-30 10:00 local
+    with Store.open(path) as store:
+        store.record_transitions(
+            [
+                Transition(start, WA, State.OFF, State.ARMING, "arm", ()),
+                Transition(start + timedelta(minutes=4), WA, State.ARMING, State.ON, "start", ()),
+            ]
+        )
+        for minute in range(0, 61, 10):
+            store.record_sample(start + timedelta(minutes=minute), Snapshot(at=start), {})
+    rc, out, err = run(capsys, "stats", "--db", str(path), "--days", "7", "--load", "wb_a",
+                       "--format", "json")  # fmt: skip
+    assert rc == 0
+    runtime = {r["day"]: r["runtime_s"] for r in json.loads(out)}
+    assert runtime["2026-05-30"] == 56 * 60
+    assert runtime["2026-05-31"] == runtime["2026-06-01"] == runtime["2026-06-02"] == 0
+    assert err.endswith(
+        "the database ends at 2026-05-30 11:00: a run still open then is counted up to it\n"
+    )
+
+
+def test_stats_for_more_days_than_the_database_holds_start_where_it_begins(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No rows of zeros for the years before the database (and no query over them)."""
+    rc, out, err = run(capsys, "stats", "--db", str(db), "--days", "3660", "--format", "json")
+    assert rc == 0
+    assert sorted({r["day"] for r in json.loads(out)}) == [
+        "2026-05-28", "2026-05-29", "2026-05-30", "2026-05-31", "2026-06-01", "2026-06-02"
+    ]  # fmt: skip
+    assert "the database begins 2026-05-28 12:00: showing the 6 day(s) since\n" in err
+
+
+def test_stats_fallback_covers_every_local_day_the_database_touches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two hours across a local midnight are two days (not the one a 2 h timedelta has)."""
+    path = tmp_path / "night.db"
+    start = datetime(2026, 5, 10, 21, 0, tzinfo=UTC)  # 23:00 local
+    with Store.open(path) as store:
+        store.record_transitions([Transition(start, WA, State.OFF, State.ARMING, "arm", ())])
+        store.record_sample(start + timedelta(hours=2), Snapshot(at=start), {})
+    rc, out, err = run(capsys, "stats", "--db", str(path), "--load", "wb_a", "--format", "json")
+    assert rc == 0
+    assert [r["day"] for r in json.loads(out)] == ["2026-05-10", "2026-05-11"]
+    assert "the database holds 2026-05-10 23:00 .. 2026-05-11 01:00" in err
+    assert "--days counts back from today" in err
+
+
+def test_history_and_stats_on_a_real_demo_database(tmp_path: Path) -> None:
+    """`emsctl demo --db` writes a database of simulated days in the past; `history` and
+    `stats` show them without options, and say what they show."""
+    db = tmp_path / "demo.db"
+    emsctl = [sys.executable, "-m", "emsctl.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMS_")}
+    env["EMS_CONFIG"] = str(tmp_path / "none.yaml")
+
+    def call(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*emsctl, *argv], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+
+    demo = call("demo", "--minutes", "60", "--speed", "0.005", "--db", str(db),
+                "--web-port", "0", "--metrics-port", "0")  # fmt: skip
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    history = call("history", "--db", str(db), "--format", "csv")
+    assert history.returncode == 0, history.stderr
+    assert "nothing in the last 2 days; the database holds " in history.stderr
+    rows = list(csv.DictReader(io.StringIO(history.stdout)))
+    assert rows, history.stdout
+    stats = call("stats", "--db", str(db), "--format", "json")
+    assert stats.returncode == 0, stats.stderr
+    assert "nothing in the last 7 days; the database holds " in stats.stderr
+    days = json.loads(stats.stdout)
+    assert {r["day"] for r in days} == {rows[-1]["at_utc"][:10]}
+    assert sum(r["switch_ons"] for r in days) >= 1
+    assert all(r["runtime_s"] <= 3600 for r in days)
