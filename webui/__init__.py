@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import secrets
 import socket
 from datetime import timedelta
@@ -48,8 +49,9 @@ def state_dir(config: Config, store: UiStore) -> Path | None:
 
 
 def allowed_host_names(config: Config) -> frozenset[str]:
-    """Names the UI answers to: localhost, this machine's names and webui.allowed_hosts."""
-    names = {"localhost", socket.gethostname(), socket.getfqdn()}
+    """Names the UI answers to besides IP addresses: localhost, this machine's names (and
+    <name>.local for mDNS), webui.bind when it is a name, and webui.allowed_hosts."""
+    names = {"localhost", socket.gethostname(), socket.getfqdn(), config.webui.bind}
     names |= {f"{n}.local" for n in list(names) if "." not in n}
     names |= set(config.webui.allowed_hosts)
     return frozenset(n.lower().rstrip(".") for n in names if n)
@@ -69,6 +71,27 @@ def host_allowed(header: str, allowed: frozenset[str]) -> bool:
     except ValueError:
         return host.rstrip(".") in allowed
     return True
+
+
+def _finite(obj: Any) -> Any:
+    """`obj` with every infinite or NaN float replaced by None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """JSON as the standard has it: Python would write a glitched measurement as NaN or
+    Infinity, which browsers and most JSON parsers refuse; it is written as null (no value)."""
+
+    sort_keys = False  # keep the documented field order
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return super().dumps(_finite(obj), **kwargs)
 
 
 def create_app(
@@ -107,8 +130,7 @@ def create_app(
         WTF_CSRF_HEADERS=["X-CSRFToken"],
         MAX_CONTENT_LENGTH=64 * 1024,
     )
-    if isinstance(app.json, DefaultJSONProvider):
-        app.json.sort_keys = False  # keep the documented field order
+    app.json = StrictJSONProvider(app)
     app.extensions["ems"] = UiContext(config=config, store=store, controller=controller_handle)
 
     from webui import api, auth, history, status
@@ -122,11 +144,10 @@ def create_app(
         if host_allowed(request.headers.get("Host", ""), allowed):
             return None
         log.warning("refused a request for host %r (webui.allowed_hosts)", request.host)
-        return Response(
-            "unknown host name: add it to webui.allowed_hosts to use it\n",
-            status=400,
-            mimetype="text/plain",
-        )
+        msg = "unknown host name: add it to webui.allowed_hosts to use it"
+        if request.path.startswith("/api/"):
+            return jsonify(error=msg), 400
+        return Response(msg + "\n", status=400, mimetype="text/plain")
 
     # Login is checked before CSRF: a request without a session hears "log in", not "token".
     app.before_request(auth.require_login)

@@ -90,7 +90,11 @@ def session_info() -> ResponseReturnValue:
 
 @bp.post("/loads/<load>/override")
 def set_override(load: str) -> ResponseReturnValue:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        # silent=True covers malformed JSON only; [[[[... 20,000 deep overflows the decoder.
+        return error("body: JSON nested too deeply: expected a flat JSON object", 400)
     if not isinstance(body, dict):
         return error(
             'expected a JSON object like {"mode": "force_on", "duration": "1h"} '

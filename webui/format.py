@@ -5,6 +5,7 @@ Pure functions, registered as Jinja filters by the application factory.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -56,7 +57,7 @@ def state_colour(state: str, error: str | None = None) -> str:
 
 def power(w: float | None) -> str:
     """Watts as "850 W" or "2.35 kW" (sign kept)."""
-    if w is None:
+    if w is None or not math.isfinite(w):  # infinity/NaN: a glitch that got this far
         return DASH
     if abs(w) < 1000:
         return f"{w:.0f} W"
@@ -64,7 +65,7 @@ def power(w: float | None) -> str:
 
 
 def energy(wh: float | None) -> str:
-    if wh is None:
+    if wh is None or not math.isfinite(wh):
         return DASH
     if abs(wh) < 1000:
         return f"{wh:.0f} Wh"
@@ -73,7 +74,7 @@ def energy(wh: float | None) -> str:
 
 def duration(seconds: float | None) -> str:
     """A short human duration: "8 s", "12 min", "3 h 05 min", "2 d 4 h"."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return DASH
     s = max(0, round(seconds))
     if s < 60:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from emsctl.model import LoadId
 
 PAGE_SIZE = 50
 MAX_LIMIT = 500
+#: The years a time may name (after conversion to UTC): enough for any history, and far from
+#: the ends of what a datetime can hold, so the store's arithmetic on them cannot overflow.
+MIN_YEAR = 1970
+MAX_YEAR = 2999
 
 
 class BadQuery(ValueError):
@@ -31,19 +35,25 @@ class HistoryQuery:
 
 
 def parse_when(name: str, raw: str, tz: ZoneInfo, *, end: bool = False) -> datetime:
+    """The time `raw` names, in UTC; a year outside MIN_YEAR..MAX_YEAR is refused, naming
+    `name` (near the ends of what a datetime holds, the conversion to UTC overflowed)."""
     raw = raw.strip()
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
-            if end:
-                day += timedelta(days=1)
-            return datetime.combine(day, time(0), tzinfo=tz)
-        at = datetime.fromisoformat(raw)
+            at = datetime.combine(day, time(0), tzinfo=tz)
+        else:
+            at = datetime.fromisoformat(raw)
     except ValueError:
         raise BadQuery(
             f"{name}={raw!r}: expected a date (2025-06-03) or an ISO time (2025-06-03T14:00)"
         ) from None
-    return at.replace(tzinfo=tz) if at.tzinfo is None else at
+    if not MIN_YEAR <= at.year <= MAX_YEAR:
+        raise BadQuery(f"{name}={raw!r}: expected a time between {MIN_YEAR} and {MAX_YEAR}")
+    if end and len(raw) == 10:
+        at += timedelta(days=1)
+    at = at.replace(tzinfo=tz) if at.tzinfo is None else at
+    return at.astimezone(UTC)
 
 
 def _int(name: str, raw: str | None, default: int, lo: int, hi: int) -> int:

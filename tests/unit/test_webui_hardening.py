@@ -67,7 +67,7 @@ def test_a_cookie_copied_before_logout_does_not_work_after_it(locked_env: UiEnv)
     assert stolen.get("/").status_code == 302  # to the login
     assert stolen.get("/api/status").status_code == 401
     # Kept in the database: a restarted daemon (a new app on the same store) refuses it too.
-    revoked._loaded_from = None
+    revoked.forget()
     again = create_app(
         locked_env.config,
         locked_env.store,
