@@ -356,9 +356,9 @@ class ViessmannConfig(Strict):
     client_id: str = ""
     redirect_uri: str = "vicare://oauth-callback/everest"
     scope: str = "IoT User offline_access"
-    auth_url: str = "https://iam.viessmann.com/idp/v3/authorize"
-    token_url: str = "https://iam.viessmann.com/idp/v3/token"
-    api_base: str = "https://api.viessmann.com/iot/v1"
+    auth_url: str = "https://iam.viessmann-climatesolutions.com/idp/v3/authorize"
+    token_url: str = "https://iam.viessmann-climatesolutions.com/idp/v3/token"
+    api_base: str = "https://api.viessmann-climatesolutions.com/iot/v2"
     installation_id: str | None = None
     gateway_serial: str | None = None
     device_id: str | None = None

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from emsctl import __version__
+from emsctl.adapters import deadline
 from emsctl.adapters.base import (
     AdapterError,
     AuthFailed,
@@ -33,7 +34,6 @@ from emsctl.adapters.base import (
 )
 from emsctl.adapters.budget import CallBudget, Window
 from emsctl.adapters.statestore import StateStore
-from emsctl.adapters.tls import client_context
 from emsctl.config import Config, ForecastConfig
 from emsctl.model import Forecast
 
@@ -207,11 +207,12 @@ class ForecastSolar:
         self._cache: CachedForecast | None = None
         self._next_fetch: datetime | None = None
         self._failures = 0
-        self._http = httpx.Client(
+        # Each request ends within timeout_s, however slowly the service answers.
+        self._http = deadline.client(
+            cfg.timeout_s,
             timeout=httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, 5.0)),
             headers={"User-Agent": f"emsctl/{__version__}", "Accept": "application/json"},
             transport=transport,
-            verify=client_context(),
         )
 
     @classmethod

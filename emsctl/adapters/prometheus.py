@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
+from emsctl.adapters import deadline
 from emsctl.adapters.base import BadResponse, DeviceUnreachable
-from emsctl.adapters.tls import client_context
 from emsctl.config import Config, MetricQuery, PrometheusConfig
 from emsctl.model import MEASUREMENTS, Snapshot
 
@@ -230,12 +230,13 @@ class PrometheusCollector:
         self.max_age_s = max_age_s
         self.queries = configured(config)
         self.query = build_query(self.queries)
-        self._client = httpx.Client(
+        # timeout_s bounds the whole query (connection, headers, body), not each read.
+        self._client = deadline.client(
+            config.timeout_s,
             base_url=config.url,
             timeout=httpx.Timeout(config.timeout_s),
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "emsctl"},
-            verify=client_context(),
         )
         #: Measurements reported missing last time: log only the changes.
         self._missing: dict[str, str] = {}

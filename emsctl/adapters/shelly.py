@@ -1,7 +1,9 @@
 """Shelly relays behind one Actuator: Gen1 over its HTTP API (`/relay/N`, `/status`, Basic
-auth) and Gen2 over JSON-RPC (`POST /rpc`, digest auth with SHA-256 as the firmware does it).
+auth) and Gen2 over JSON-RPC (`POST /rpc`, digest auth with SHA-256 as the firmware does it;
+a challenge for any other algorithm is refused).
 
-Every call has a deadline (`timeout_s`, retries included); only connection errors and
+Every call has one total deadline (`timeout_s`, retries and the digest challenge included,
+however slowly the device answers: emsctl/adapters/deadline.py); only connection errors and
 timeouts are retried. A switch is always followed by a read-back, and the reading is what the
 device reports, not what we asked for.
 """
@@ -10,17 +12,18 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.request import parse_http_list, parse_keqv_list
 
 import httpx
 
 from emsctl import clock
+from emsctl.adapters import deadline
 from emsctl.adapters.base import AdapterError, AuthFailed, BadResponse, DeviceUnreachable
 from emsctl.adapters.credentials import ALL_LOADS_VAR, Credentials, load_var
-from emsctl.adapters.tls import client_context
 from emsctl.config import DeviceConfig, LoadConfig
 from emsctl.model import LoadId, LoadReading
 
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Gen2 firmware knows one user only.
 GEN2_USER = "admin"
+#: The digest algorithm of Gen2 firmware; a device asking for another one is not answered.
+GEN2_DIGEST = "SHA-256"
 #: Pause before retry n (seconds); kept short because the whole call shares one deadline.
 BACKOFF_S = (0.2, 0.5, 1.0, 1.0, 1.0)
 #: Below this much time left, another attempt cannot finish; give up instead.
@@ -140,8 +145,8 @@ def probe(
     host: str, *, timeout_s: float = 5.0, transport: httpx.BaseTransport | None = None
 ) -> DeviceInfo:
     """Ask a host which Shelly it is (`GET /shelly`)."""
-    with httpx.Client(
-        base_url=f"http://{host}", timeout=timeout_s, transport=transport, verify=client_context()
+    with deadline.client(
+        timeout_s, base_url=f"http://{host}", timeout=timeout_s, transport=transport
     ) as client:
         response = _send(client, host, "GET", "/shelly", timeout_s=timeout_s, retries=0)
         return parse_info(host, _json(host, response))
@@ -161,36 +166,39 @@ def _send(
     params: dict[str, Any] | None = None,
     json_body: dict[str, Any] | None = None,
 ) -> httpx.Response:
-    """One call with a deadline; retries connection errors and timeouts only."""
-    deadline = time.monotonic() + timeout_s
-    attempt = 0
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            return client.request(
-                method, path, params=params, json=json_body, timeout=httpx.Timeout(remaining)
+    """One call with one total deadline (every request of it, however slow the device);
+    retries connection errors and timeouts only."""
+    with deadline.within(timeout_s) as end:
+        attempt = 0
+        while True:
+            remaining = max(end - deadline.monotonic(), MIN_ATTEMPT_S)
+            try:
+                return client.request(
+                    method, path, params=params, json=json_body, timeout=httpx.Timeout(remaining)
+                )
+            except httpx.ProtocolError as exc:
+                if "Digest" in str(exc):  # a malformed WWW-Authenticate header
+                    raise BadResponse(f"{path}: bad auth challenge: {exc}", device=device) from None
+                error: Exception = exc
+            except httpx.TransportError as exc:
+                error = exc
+            except httpx.HTTPError as exc:  # pragma: no cover - invalid URL and the like
+                raise DeviceUnreachable(f"{path}: {exc}", device=device) from None
+            attempt += 1
+            pause = BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
+            left = end - deadline.monotonic()
+            if attempt > retries or left - pause < MIN_ATTEMPT_S:
+                what = (
+                    f"no answer within {timeout_s:g} s"
+                    if isinstance(error, httpx.TimeoutException)
+                    else f"connection failed ({error or type(error).__name__})"
+                )
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                raise DeviceUnreachable(f"{method} {path}: {what}{tries}", device=device) from None
+            log.debug(
+                "%s: %s %s failed (%r); retrying in %.1f s", device, method, path, error, pause
             )
-        except httpx.ProtocolError as exc:
-            if "Digest" in str(exc):  # a malformed WWW-Authenticate header
-                raise BadResponse(f"{path}: bad auth challenge: {exc}", device=device) from None
-            error: Exception = exc
-        except httpx.TransportError as exc:
-            error = exc
-        except httpx.HTTPError as exc:  # pragma: no cover - invalid URL and the like
-            raise DeviceUnreachable(f"{path}: {exc}", device=device) from None
-        attempt += 1
-        pause = BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
-        left = deadline - time.monotonic()
-        if attempt > retries or left - pause < MIN_ATTEMPT_S:
-            what = (
-                f"no answer within {timeout_s:g} s"
-                if isinstance(error, httpx.TimeoutException)
-                else f"connection failed ({error or type(error).__name__})"
-            )
-            tries = f" after {attempt} attempts" if attempt > 1 else ""
-            raise DeviceUnreachable(f"{method} {path}: {what}{tries}", device=device) from None
-        log.debug("%s: %s %s failed (%r); retrying in %.1f s", device, method, path, error, pause)
-        clock.sleep(pause)
+            clock.sleep(pause)
 
 
 def _json(device: str, response: httpx.Response) -> Any:
@@ -263,13 +271,13 @@ class ShellyActuator:
         self.commanded_on: bool | None = None
         self.last_reading: LoadReading | None = None
         self._name = f"{load.value} ({self.host})"
-        self._client = httpx.Client(
+        self._client = deadline.client(
+            self.timeout_s,
             base_url=f"http://{self.host}",
             timeout=httpx.Timeout(self.timeout_s),
             auth=self._auth(device),
             transport=transport,
             headers={"User-Agent": "emsctl"},
-            verify=client_context(),
         )
 
     def _auth(self, device: DeviceConfig) -> httpx.Auth | None:
@@ -395,13 +403,14 @@ class ShellyGen2Actuator(ShellyActuator):
     POST rather than `GET /rpc/Method?...`: parameters keep their JSON types, and the reply
     is a documented frame with `result` or `error{code,message}`. Digest auth (SHA-256,
     user admin) is httpx's RFC 7616 implementation; it answers the 401 challenge once and
-    reuses the nonce with a growing nc afterwards.
+    reuses the nonce with a growing nc afterwards. A challenge for MD5 (or anything but
+    SHA-256) is refused before any answer is computed: `AuthFailed` naming the device.
     """
 
     generation = 2
 
     def _auth(self, device: DeviceConfig) -> httpx.Auth | None:
-        return httpx.DigestAuth(GEN2_USER, self.password) if self.password else None
+        return Sha256DigestAuth(GEN2_USER, self.password, self._name) if self.password else None
 
     def rpc(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One JSON-RPC call; returns its `result`."""
@@ -448,6 +457,49 @@ class ShellyGen2Actuator(ShellyActuator):
     def info(self) -> DeviceInfo:
         # Shelly.GetDeviceInfo never needs auth either; /shelly is the same object.
         return parse_info(self.host, self._call("GET", "/shelly"))
+
+
+def digest_algorithm(response: httpx.Response) -> str | None:
+    """The algorithm of the digest challenge httpx would answer (its first `Digest` header);
+    RFC 7616 makes a missing one MD5. None when there is no digest challenge."""
+    for header in response.headers.get_list("www-authenticate"):
+        scheme, _, rest = header.partition(" ")
+        if scheme.lower() == "digest":
+            fields = parse_keqv_list(parse_http_list(rest))
+            return str(fields.get("algorithm") or "MD5")
+    return None
+
+
+class Sha256DigestAuth(httpx.DigestAuth):
+    """httpx's digest, answering only a SHA-256 challenge as Gen2 firmware sends it.
+
+    A device (or whoever stands in its place) asking for MD5 would get a response computed
+    with the weaker hash, open to offline guessing of the password; it gets none, and the
+    call fails with `AuthFailed` naming the device.
+    """
+
+    def __init__(self, username: str, password: str, device: str) -> None:
+        super().__init__(username, password)
+        self.device = device
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = super().auth_flow(request)
+        outgoing = next(flow)
+        while True:
+            response = yield outgoing
+            if response.status_code == httpx.codes.UNAUTHORIZED:
+                algorithm = digest_algorithm(response)
+                if algorithm is not None and algorithm.upper() != GEN2_DIGEST:
+                    raise AuthFailed(
+                        f"the device asks for digest authentication with {algorithm}, not "
+                        f"{GEN2_DIGEST} as Shelly Gen2 firmware does: refused, the password is "
+                        "not sent (is this really the Shelly? check the host and the device)",
+                        device=self.device,
+                    )
+            try:
+                outgoing = flow.send(response)
+            except StopIteration:
+                return
 
 
 ACTUATORS: dict[str, type[ShellyActuator]] = {

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from emsctl import clock
+from emsctl.adapters import deadline
 from emsctl.adapters.base import (
     AdapterError,
     AuthFailed,
@@ -62,6 +63,11 @@ TOKEN_LEEWAY_S = 60
 #: because the owner may have changed the target in the app since.
 FRESH_BEFORE_WRITE = timedelta(seconds=60)
 
+#: A DHW target the heat pump refused (setTargetTemperature not executable, or the command
+#: itself refused) is not asked for again before this long: the refusal lasts (a defrost, a
+#: running one-time charge, a mode that locks the target), and every try costs a call.
+NOT_EXECUTABLE_HOLD = timedelta(minutes=10)
+
 KV_BUDGET = "viessmann:calls"
 KV_DEVICE = "viessmann:device"
 KV_WRITTEN = "viessmann:dhw:written"
@@ -84,6 +90,14 @@ class DeviceIds:
             f"/features/installations/{self.installation_id}/gateways/{self.gateway_serial}"
             f"/devices/{self.device_id}/features"
         )
+
+
+class ApiRefused(BadResponse):
+    """The API answered 4xx with its error body (`errorType`, e.g. COMMAND_NOT_EXECUTABLE)."""
+
+    def __init__(self, message: str, *, error_type: str) -> None:
+        super().__init__(message, device=DEVICE)
+        self.error_type = error_type
 
 
 def _is_http_error_body(body: Any) -> int | None:
@@ -262,8 +276,11 @@ class ViessmannClient:
         reserve: int = 0,
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """One API call: refresh the token when due, on 401 refresh once and retry once."""
-        with self._lock:
+        """One API call: refresh the token when due, on 401 refresh once and retry once.
+
+        All of it ends within `timeout_s` (a request still running then fails as timed out).
+        """
+        with self._lock, deadline.within(self.cfg.timeout_s):
             try:
                 token = self._load_token()
             except LoginRequired:
@@ -356,7 +373,10 @@ class ViessmannClient:
             )
         if status >= 400:
             self.calls_total[(endpoint, "bad_response")] += 1
-            raise BadResponse(f"API answered HTTP {status} {kind} {msg}".rstrip(), device=DEVICE)
+            raise ApiRefused(
+                f"API answered HTTP {status} {kind} {msg}".rstrip(),
+                error_type=str(kind or f"HTTP {status}"),
+            )
         if not isinstance(doc, dict):
             self.calls_total[(endpoint, "bad_response")] += 1
             raise BadResponse(f"API answered HTTP {status} without a JSON object", device=DEVICE)
@@ -586,6 +606,10 @@ class ViessmannDhw:
         self._failures = 0
         self._last_error: AdapterError | None = None
         self._warned_clamp = False
+        #: The heat pump refused a target: no new attempt (nor a read for one) before then.
+        self._refused_until: datetime | None = None
+        #: Why, while a refusal episode lasts (logged once, when it begins).
+        self._refusal: str | None = None
         self.writes_total = 0
         self.overrides_respected_total = 0
 
@@ -678,6 +702,10 @@ class ViessmannDhw:
         self._last_error = None
         self._target = t
         self._next_check = now + timedelta(seconds=self.cfg.check_interval_s)
+        if t.executable and self._refusal is not None:
+            log.info("the heat pump accepts DHW targets again")
+            self._refused_until = None
+            self._refusal = None
         return t
 
     def read(self) -> LoadReading:
@@ -691,7 +719,7 @@ class ViessmannDhw:
             due = self._target is None or self._next_check is None or now >= self._next_check
             if not due:
                 if self._last_error is not None:
-                    raise self._last_error
+                    return self._despite(self._last_error, now)
                 assert self._target is not None
                 return self._reading(self._target)
             try:
@@ -705,8 +733,30 @@ class ViessmannDhw:
                     self._last_error = None
                     log.debug("DHW check postponed (%s); using the cached target", exc)
                     return self._reading(self._target)
-                raise
+                return self._despite(exc, now)
             return self._reading(t)
+
+    def _despite(self, exc: AdapterError, now: datetime | None = None) -> LoadReading:
+        """The reading while no call may be made (Viessmann's 429 block, or our budget used
+        up): the target last read or written, with why and until when as the error.
+
+        The heat pump is not unreachable then, and the owner should see what it does: a
+        boost that is set stays set (the EMS cannot end it before the block ends), and no
+        start is possible (a reading with an error never counts as reachable). Any other
+        error, or nothing read yet (a restart during the block): raised as before.
+        """
+        t = self._target
+        if not isinstance(exc, RateLimited) or t is None:
+            raise exc
+        blocked = self.client.budget.blocked_until(now or clock.now())
+        if blocked is not None:
+            why = (
+                f"Viessmann refuses calls until {blocked:%Y-%m-%d %H:%M:%S}Z (rate limit, HTTP 429)"
+            )
+        else:
+            why = str(exc).removeprefix(f"{DEVICE}: ")
+        error = f"{DEVICE}: {why}; the DHW target stays at {t.value:g} °C meanwhile"
+        return replace(self._reading(t), error=error)
 
     # ------------------------------------------------------------------ switching
 
@@ -725,6 +775,7 @@ class ViessmannDhw:
             if not cached_done:
                 # Before any call: a write that may not happen yet must not cost one.
                 self._check_write_interval(ours, now)
+                self._check_refusal(now)
             if t is None or now - t.read_at > FRESH_BEFORE_WRITE:
                 t = self._check(now, 0)
             normal, boost = self._levels(t)
@@ -750,20 +801,50 @@ class ViessmannDhw:
                 )
             self._check_write_interval(ours, now)
             if not t.executable:
-                # Re-read before the next attempt: the heat pump may accept it by then.
-                self._target = replace(t, read_at=now - 2 * FRESH_BEFORE_WRITE)
-                raise BadResponse(
-                    f"the heat pump does not accept a DHW target now ({CMD_SET_TARGET} is "
-                    "not executable)",
-                    device=DEVICE,
-                )
-            self._write(t, want, now)
+                raise self._hold(now, f"{CMD_SET_TARGET} is not executable")
+            try:
+                self._write(t, want, now)
+            except ApiRefused as exc:
+                raise self._hold(now, f"{CMD_SET_TARGET} refused: {exc.error_type}") from None
+            self._refused_until = None
+            if self._refusal is not None:
+                log.info("the heat pump accepts DHW targets again")
+                self._refusal = None
             t = replace(t, value=want, read_at=now)
             self._target = t
             self._next_check = now + timedelta(seconds=self.cfg.check_interval_s)
             if on and self.cfg.one_time_charge:
                 self._one_time_charge(now)
             return self._reading(t)
+
+    def _hold(self, now: datetime, why: str) -> BadResponse:
+        """The heat pump will not take a target now: neither ask nor read for one before
+        NOT_EXECUTABLE_HOLD has passed (a periodic check that finds it executable ends the
+        hold sooner). Logged once per episode, however long it lasts. Returns the error."""
+        self._refused_until = now + NOT_EXECUTABLE_HOLD
+        if self._refusal is None:
+            log.warning(
+                "the heat pump does not accept a DHW target now (%s): not asking again for "
+                "%d min (the load shows the error meanwhile)",
+                why,
+                NOT_EXECUTABLE_HOLD.total_seconds() // 60,
+            )
+        else:
+            log.debug("DHW target still refused (%s)", why)
+        self._refusal = why
+        return self._refused_error()
+
+    def _refused_error(self) -> BadResponse:
+        assert self._refused_until is not None
+        return BadResponse(
+            f"the heat pump does not accept a DHW target now ({self._refusal}); not asked "
+            f"again before {self._refused_until:%H:%M:%S}Z",
+            device=DEVICE,
+        )
+
+    def _check_refusal(self, now: datetime) -> None:
+        if self._refused_until is not None and now < self._refused_until:
+            raise self._refused_error()
 
     def _want(self, t: DhwTarget, on: bool) -> float:
         normal, boost = self._levels(t)

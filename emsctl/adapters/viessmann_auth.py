@@ -24,8 +24,8 @@ from authlib.common.security import generate_token
 from authlib.oauth2 import OAuth2Client
 from authlib.oauth2.auth import ClientAuth
 
+from emsctl.adapters import deadline
 from emsctl.adapters.base import AdapterError, AuthFailed, BadResponse, DeviceUnreachable
-from emsctl.adapters.tls import client_context
 from emsctl.config import Config, ViessmannConfig
 
 log = logging.getLogger(__name__)
@@ -202,12 +202,16 @@ def oauth_client(
     *,
     transport: httpx.BaseTransport | None = None,
 ) -> OAuthSession:
-    """The OAuth client for a public client (client_id in the body, no secret)."""
-    http = httpx.Client(
+    """The OAuth client for a public client (client_id in the body, no secret).
+
+    Every request ends within `timeout_s` however slowly the peer answers (the API client
+    bounds a whole call, token refresh included, by the same time).
+    """
+    http = deadline.client(
+        cfg.timeout_s,
         timeout=httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, 10.0)),
         headers={"User-Agent": "emsctl"},
         transport=transport,
-        verify=client_context(),
     )
     return OAuthSession(
         http,

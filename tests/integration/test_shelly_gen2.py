@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from emsctl.adapters.base import AuthFailed, BadResponse
 from emsctl.adapters.shelly import manual_change, probe
+from tests.support.shelly_emulator import ShellyGen2Emulator, running
 from tests.support.shelly_fixtures import Gen2Factory, gen2_actuator
 
 PLUS_1 = "SNSW-001X16EU"
@@ -136,6 +138,35 @@ def test_wrong_password_fails_cleanly_and_quickly(gen2_emulator: Gen2Factory) ->
     assert "EMS_SHELLY_WB_A_PASSWORD" in str(err.value)
     assert [r.authorized for r in emu.requests] == [False, False]  # challenge, one answer
     assert emu.output is False
+
+
+def test_a_device_asking_for_md5_digest_is_refused_naming_it(
+    gen2_emulator: Gen2Factory,
+) -> None:
+    """A downgrade: Gen2 firmware uses SHA-256; whoever asks for MD5 gets no answer with the
+    password (a 401 challenge is all it sees), and the load needs a person."""
+    emu = gen2_emulator(password="pw", digest_algorithm="MD5")
+    with gen2_actuator(emu, "pw") as act:
+        with pytest.raises(AuthFailed) as err:
+            act.read()
+        with pytest.raises(AuthFailed):
+            act.switch(True)
+    text = str(err.value)
+    assert text.startswith(f"wb_a ({emu.host}): ")
+    assert "MD5" in text and "SHA-256" in text
+    assert [r.authorized for r in emu.requests] == [False, False], "no digest was sent"
+    assert emu.output is False
+
+
+def test_the_md5_emulator_accepts_an_md5_answer() -> None:
+    """What the refusal above guards against is real: httpx's digest does MD5 when asked."""
+    with running(ShellyGen2Emulator(password="pw", digest_algorithm="MD5")) as emu:
+        frame = {"id": 1, "method": "Switch.GetStatus", "params": {"id": 0}}
+        reply = httpx.post(
+            f"{emu.url}/rpc", json=frame, auth=httpx.DigestAuth("admin", "pw"), timeout=5
+        )
+    assert reply.status_code == 200 and reply.json()["result"]["output"] is False
+    assert [r.authorized for r in emu.requests] == [False, True]
 
 
 def test_missing_password_names_the_variable_to_set(gen2_emulator: Gen2Factory) -> None:

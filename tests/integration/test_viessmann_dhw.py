@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from freezegun import freeze_time
 from emsctl import clock
 from emsctl.adapters.base import BadResponse, DeviceUnreachable, RateLimited
 from emsctl.adapters.statestore import MemoryStateStore
-from emsctl.adapters.viessmann import ViessmannDhw
+from emsctl.adapters.viessmann import NOT_EXECUTABLE_HOLD, ViessmannDhw
 from emsctl.config import Config
 from emsctl.model import LoadId
 from tests.support.cloud import config_for, login
@@ -256,13 +257,93 @@ def test_server_errors_are_device_unreachable(
 def test_a_write_refused_by_the_device_is_a_bad_response_and_not_counted_as_ours(
     emu: ViessmannEmulator, config: Config, store: MemoryStateStore
 ) -> None:
-    dhw = ViessmannDhw.from_config(config, store)
-    emu.state.target_executable = False
-    with pytest.raises(BadResponse, match="not executable"):
-        dhw.switch(True)
-    emu.state.target_executable = True
-    # The failed attempt did not start the write interval.
-    assert dhw.switch(True).relay_on is True
+    with freeze_time(START) as frozen:
+        dhw = ViessmannDhw.from_config(config, store)
+        emu.state.target_executable = False
+        with pytest.raises(BadResponse, match="not executable"):
+            dhw.switch(True)
+        emu.state.target_executable = True
+        frozen.tick(NOT_EXECUTABLE_HOLD)
+        # The failed attempt did not start the write interval.
+        assert dhw.switch(True).relay_on is True
+    dhw.close()
+
+
+def _target_reads(emu: ViessmannEmulator) -> int:
+    return sum(1 for c in emu.api_calls if c.method == "GET" and TARGET in c.path)
+
+
+def test_a_target_the_heat_pump_does_not_accept_is_not_asked_for_again_every_tick(
+    emu: ViessmannEmulator,
+    config: Config,
+    store: MemoryStateStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The lab's finding: while setTargetTemperature was not executable, every switch re-read
+    the feature (59 reads in 61 s at a 1 s tick). The answer now holds for ten minutes."""
+    with freeze_time(START) as frozen, caplog.at_level(logging.INFO, "emsctl.adapters"):
+        dhw = ViessmannDhw.from_config(config, store)
+        dhw.read()
+        emu.state.target_executable = False
+        frozen.tick(120)  # the cached target is no longer fresh enough for a write
+        before = _target_reads(emu)
+        for _ in range(61):
+            with pytest.raises(BadResponse, match="not executable") as info:
+                dhw.switch(True)
+            frozen.tick(1)
+        assert _target_reads(emu) - before == 1
+        assert "not asked again before" in str(info.value)
+        held = [r for r in caplog.records if "not executable" in r.getMessage()]
+        assert len(held) == 1 and held[0].levelno == logging.WARNING
+
+        # Ten minutes on it is asked again: still refused, one read, and no new log line.
+        frozen.tick(NOT_EXECUTABLE_HOLD - timedelta(seconds=60))
+        with pytest.raises(BadResponse):
+            dhw.switch(True)
+        assert _target_reads(emu) - before == 2
+        assert len([r for r in caplog.records if "not executable" in r.getMessage()]) == 1
+
+        emu.state.target_executable = True
+        frozen.tick(NOT_EXECUTABLE_HOLD)
+        assert dhw.switch(True).relay_on is True
+        assert _writes(emu) == [60]
+        assert any("accepts DHW targets again" in r.getMessage() for r in caplog.records)
+    dhw.close()
+
+
+def test_a_periodic_check_that_finds_the_target_executable_ends_the_hold(
+    emu: ViessmannEmulator, tmp_path: Path, store: MemoryStateStore
+) -> None:
+    config = config_for(tmp_path, emu, viessmann_overrides={"check_interval_s": 300})
+    login(config, emu)
+    assert timedelta(seconds=300) < NOT_EXECUTABLE_HOLD
+    with freeze_time(START) as frozen:
+        dhw = ViessmannDhw.from_config(config, store)
+        emu.state.target_executable = False
+        with pytest.raises(BadResponse):
+            dhw.switch(True)
+        emu.state.target_executable = True
+        frozen.tick(300)
+        dhw.read()  # the periodic check sees the command executable again, before the hold ends
+        assert dhw.switch(True).relay_on is True
+    dhw.close()
+
+
+def test_a_command_the_api_refuses_is_not_sent_again_every_tick(
+    emu: ViessmannEmulator, config: Config, store: MemoryStateStore
+) -> None:
+    """The feature said executable, the command was refused all the same (400
+    COMMAND_NOT_EXECUTABLE): the same hold, rather than a write attempt per tick."""
+    with freeze_time(START) as frozen:
+        dhw = ViessmannDhw.from_config(config, store)
+        dhw.read()  # executable
+        emu.state.target_executable = False
+        for _ in range(30):
+            with pytest.raises(BadResponse, match="COMMAND_NOT_EXECUTABLE"):
+                dhw.switch(True)
+            frozen.tick(1)
+        refused = [c for c in emu.api_calls if c.method == "POST"]
+        assert len(refused) == 1
     dhw.close()
 
 

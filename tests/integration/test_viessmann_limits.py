@@ -42,18 +42,24 @@ def test_429_stops_every_call_until_the_reset_the_api_names_even_after_restart(
         reset = clock.now() + timedelta(hours=5, minutes=3)
         emu.fail("rate_limit", limit_reset_ms=int(reset.timestamp() * 1000))
         frozen.tick(config.viessmann.check_interval_s)
-        with pytest.raises(RateLimited) as info:
-            dhw.read()
-        assert info.value.retry_at == reset
-        assert "ViCare day limit" in str(info.value)
+        reading = dhw.read()
+        assert reading.error == (
+            f"viessmann: Viessmann refuses calls until {reset:%Y-%m-%d %H:%M:%S}Z (rate limit, "
+            "HTTP 429); the DHW target stays at 50 °C meanwhile"
+        )
+        assert dhw.client.budget.blocked_until(clock.now()) == reset
         calls = len(emu.api_calls)
         tokens = sum(emu.token_calls.values())
 
         restarted = ViessmannDhw.from_config(config, store)
         while clock.now() < reset - timedelta(seconds=60):
-            for actuator in (dhw, restarted):
-                with pytest.raises(RateLimited):
-                    actuator.read()
+            # The running actuator knows the target and says so, with the block's end; the
+            # restarted one knows nothing yet: unreachable until the reset.
+            reading = dhw.read()
+            assert reading.relay_on is False and reading.error is not None
+            assert f"{reset:%Y-%m-%d %H:%M:%S}Z" in reading.error
+            with pytest.raises(RateLimited):
+                restarted.read()
             with pytest.raises(RateLimited):
                 restarted.switch(True)
             frozen.tick(60)
@@ -66,6 +72,40 @@ def test_429_stops_every_call_until_the_reset_the_api_names_even_after_restart(
         assert emu.target == 60
     dhw.close()
     restarted.close()
+
+
+def test_during_a_429_a_boost_shows_as_still_set_with_the_reset_time(
+    emu: ViessmannEmulator, tmp_path: Path
+) -> None:
+    """What the owner should see while Viessmann blocks the account: the target the heat pump
+    keeps (the EMS cannot change it), and until when — not a heat pump that is unreachable."""
+    config = config_for(tmp_path, emu)
+    store = MemoryStateStore()
+    with freeze_time(START) as frozen:
+        login(config, emu)
+        dhw = ViessmannDhw.from_config(config, store)
+        assert dhw.switch(True).relay_on is True
+        reset = clock.now() + timedelta(hours=2)
+        emu.fail("rate_limit", limit_reset_ms=int(reset.timestamp() * 1000))
+        frozen.tick(config.viessmann.check_interval_s)
+        calls = len(emu.api_calls)
+        for _ in range(30):
+            reading = dhw.read()
+            assert (reading.relay_on, reading.source, reading.available) == (True, "ems", True)
+            assert reading.error is not None and f"{reset:%Y-%m-%d %H:%M:%S}Z" in reading.error
+            assert reading.reachable is False  # nothing may be started on it
+            with pytest.raises(RateLimited):
+                dhw.switch(False)  # the boost cannot be ended before the reset
+            frozen.tick(60)
+        assert len(emu.api_calls) == calls + 1  # the one call that drew the 429
+        assert emu.target == 60
+
+        frozen.move_to(reset + timedelta(seconds=1))
+        assert dhw.switch(False).relay_on is False
+        assert emu.target == 50
+        reading = dhw.read()
+        assert (reading.relay_on, reading.error) == (False, None)
+    dhw.close()
 
 
 def test_429_without_a_reset_time_waits_the_configured_pause(

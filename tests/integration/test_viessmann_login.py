@@ -11,9 +11,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from emsctl import clock
+from emsctl.adapters.statestore import MemoryStateStore
+from emsctl.adapters.viessmann import ViessmannClient
 from emsctl.adapters.viessmann_auth import (
     PENDING_FILE,
     LoginRequired,
@@ -25,8 +28,14 @@ from emsctl.adapters.viessmann_auth import (
     write_private,
 )
 from emsctl.cli import main
+from emsctl.config import ViessmannConfig
 from tests.support.cloud import config_for, write_config
-from tests.support.viessmann_emulator import INSTALLATION_ID, ViessmannEmulator, s256
+from tests.support.viessmann_emulator import (
+    GATEWAY_SERIAL,
+    INSTALLATION_ID,
+    ViessmannEmulator,
+    s256,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,6 +49,50 @@ def emu() -> Iterator[ViessmannEmulator]:
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_default_hosts_are_the_ones_current_clients_use(tmp_path: Path) -> None:
+    """Viessmann moved to viessmann-climatesolutions.com and IoT API v2 (PyViCare did so in
+    2025); the feature and command paths kept their shape."""
+    cfg = ViessmannConfig(enabled=True, client_id="c")
+    assert cfg.auth_url == "https://iam.viessmann-climatesolutions.com/idp/v3/authorize"
+    assert cfg.token_url == "https://iam.viessmann-climatesolutions.com/idp/v3/token"
+    assert cfg.api_base == "https://api.viessmann-climatesolutions.com/iot/v2"
+    url = begin_login(cfg, clock.now()).url
+    assert url.startswith("https://iam.viessmann-climatesolutions.com/idp/v3/authorize?")
+
+    # What the client asks the default API for, recorded without a network.
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        name = request.url.path.rsplit("/", 1)[-1]
+        if request.url.path.endswith("/installations"):
+            heat_pump = {"id": "0", "deviceType": "heating", "modelId": "E3_Vitocal_16"}
+            gateway = {"serial": GATEWAY_SERIAL, "devices": [heat_pump]}
+            return httpx.Response(
+                200, json={"data": [{"id": INSTALLATION_ID, "gateways": [gateway]}]}
+            )
+        if request.method == "POST":
+            return httpx.Response(200, json={"data": {"success": True}})
+        return httpx.Response(200, json={"data": {"feature": name, "isEnabled": True}})
+
+    tokens = TokenFile(tmp_path / "token.json")
+    far = clock.now().timestamp() + 3600
+    tokens.save({"access_token": "a", "refresh_token": "r", "expires_at": far}, clock.now())
+    client = ViessmannClient(cfg, MemoryStateStore(), tokens, transport=httpx.MockTransport(answer))
+    client.feature("heating.dhw.temperature.main", clock.now())
+    client.execute(
+        "heating.dhw.temperature.main", "setTargetTemperature", {"temperature": 60}, clock.now()
+    )
+    client.close()
+    base = "https://api.viessmann-climatesolutions.com/iot/v2"
+    device = f"{base}/features/installations/{INSTALLATION_ID}/gateways/{GATEWAY_SERIAL}/devices/0"
+    assert [(r.method, str(r.url)) for r in sent] == [
+        ("GET", f"{base}/equipment/installations?includeGateways=true"),
+        ("GET", f"{device}/features/heating.dhw.temperature.main"),
+        ("POST", f"{device}/features/heating.dhw.temperature.main/commands/setTargetTemperature"),
+    ]
 
 
 def test_two_step_cli_login_exchanges_code_with_pkce_and_stores_token_0600(

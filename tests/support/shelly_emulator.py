@@ -498,6 +498,9 @@ class ShellyGen2Emulator(ShellyEmulator):
     nonce_ttl_s: float = 3600.0
     #: Emulate firmware that wants a fresh challenge for every HTTP request.
     single_use_nonces: bool = False
+    #: The digest algorithm the HTTP challenge names: real firmware says SHA-256; "MD5" plays
+    #: an impostor (or a man in the middle) asking for the weaker one, and accepts it.
+    digest_algorithm: str = "SHA-256"
     local_source = "button"
 
     def __post_init__(self) -> None:
@@ -597,13 +600,22 @@ class ShellyGen2Emulator(ShellyEmulator):
 
     def _challenge(self, *, stale: bool = False) -> web.Response:
         nonce = self.issue_nonce()
-        header = f'Digest qop="auth", realm="{self.device_id}", nonce="{nonce}", algorithm=SHA-256'
+        header = (
+            f'Digest qop="auth", realm="{self.device_id}", nonce="{nonce}", '
+            f"algorithm={self.digest_algorithm}"
+        )
         if stale:
             header += ", stale=true"
         return web.Response(status=401, headers={"WWW-Authenticate": header})
 
     def _ha1(self) -> str:
         return sha256_hex(f"admin:{self.device_id}:{self.password}")
+
+    def _hex(self, text: str) -> str:
+        """The digest of the HTTP challenge's algorithm."""
+        if self.digest_algorithm.upper() == "MD5":
+            return hashlib.md5(text.encode("utf-8")).hexdigest()
+        return sha256_hex(text)
 
     def _nonce_ok(self, nonce: str, nc: int) -> tuple[bool, bool]:
         """(accepted, stale): the nonce is ours, fresh, and nc grows."""
@@ -634,13 +646,14 @@ class ShellyGen2Emulator(ShellyEmulator):
             if (
                 fields["username"] != "admin"
                 or fields["realm"] != self.device_id
-                or fields.get("algorithm", "MD5").upper() != "SHA-256"
+                or fields.get("algorithm", "MD5").upper() != self.digest_algorithm.upper()
                 or fields.get("qop") != "auth"
                 or fields["uri"] != request.raw_path
             ):
                 return False, False
-            ha2 = sha256_hex(f"{request.method}:{fields['uri']}")
-            expected = sha256_hex(f"{self._ha1()}:{nonce}:{nc_text}:{fields['cnonce']}:auth:{ha2}")
+            ha1 = self._hex(f"admin:{self.device_id}:{self.password}")
+            ha2 = self._hex(f"{request.method}:{fields['uri']}")
+            expected = self._hex(f"{ha1}:{nonce}:{nc_text}:{fields['cnonce']}:auth:{ha2}")
             nc = int(nc_text, 16)
         except (KeyError, ValueError):
             return False, False
