@@ -35,6 +35,9 @@ from emsctl.status import LoadView, StatusReport
 
 log = logging.getLogger(__name__)
 
+#: What the return to automatic records when an override's time ran out.
+OVERRIDE_RAN_OUT = "override ended (its time ran out)"
+
 #: A difference between wall and monotonic time below this is jitter or NTP slewing.
 CLOCK_STEP_TOLERANCE = timedelta(seconds=10)
 
@@ -347,13 +350,21 @@ class Controller:
         for load, model in self.site.models.items():
             want = owner.get(load)
             if not _same(model.override, want):
+                held = model.override
+                ran_out = want is None and held is not None and not held.active(now)
                 log.info("%s: override %s", load.value, want.mode.value if want else "cleared")
-                self.site.set_override(load, want, now)
+                if ran_out:
+                    self.site.set_override(load, None, now, reason=OVERRIDE_RAN_OUT)
+                else:
+                    self.site.set_override(load, want, now)
             elif (
                 model.state == State.MANUAL.value
                 and want is None
                 and load not in detected
                 and self._manual_stored.get(load)
+                # A hold whose time ran out left the store by itself: the engine ends it
+                # ("manual hold expired"), it was not the owner.
+                and not (model.manual_until is not None and model.manual_until <= now)
             ):
                 log.info("%s: manual hold ended by the owner", load.value)
                 self.site.set_override(load, None, now)

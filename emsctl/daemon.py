@@ -360,7 +360,9 @@ def run(opts: RunOptions) -> int:
             sys.stderr.write(f"{exc}\n")
             return 2
         sys.stderr.write(f"cannot start: {exc}\n")
-        return 1
+        # A database file that cannot be used is the owner's input, as for `emsctl db`;
+        # another EMS holding the lock is a state that passes.
+        return 2 if isinstance(exc, StoreError) else 1
     except BaseException:
         daemon.shutdown(started=False)
         raise

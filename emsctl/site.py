@@ -227,11 +227,17 @@ class Site:
     # -- overrides -------------------------------------------------------------------------
 
     def set_override(
-        self, load: LoadId, override: Override | None, now: datetime
+        self,
+        load: LoadId,
+        override: Override | None,
+        now: datetime,
+        *,
+        reason: str = "set to Auto by the owner",
     ) -> list[Transition]:
         """Apply an owner's override (None or AUTO = back to automatic).
 
-        AUTO also ends a detected manual hold: the owner has looked at it.
+        AUTO also ends a detected manual hold: the owner has looked at it. `reason` is what
+        the transition back to automatic records (an override whose time ran out says so).
         """
         m = self.models[load]
         if override is None or override.mode is Mode.AUTO:
@@ -242,7 +248,7 @@ class Site:
                     event=Event.MANUAL_END,
                     start_ok=False,
                     keep_ok=True,
-                    reasons=("set to Auto by the owner",),
+                    reasons=(reason,),
                     gate_pct=0.0,
                     surplus_w=None,
                 )
@@ -253,7 +259,7 @@ class Site:
                     event=Event.AUTO,
                     start_ok=False,
                     keep_ok=True,
-                    reasons=("set to Auto by the owner",),
+                    reasons=(reason,),
                     gate_pct=0.0,
                     surplus_w=None,
                 )

@@ -55,7 +55,10 @@ def register(sub: Any) -> None:
         "scenario's start, or its sunniest day when it is longer than the window)",
     )
     p.add_argument(
-        "--plot-days", type=float, default=None, help="plot window in days (default 1 or 7)"
+        "--plot-days",
+        type=_plot_days,
+        default=None,
+        help="plot window in days, more than 0 and at most 366 (default 1 or 7)",
     )
     p.add_argument(
         "--no-skip",
@@ -63,6 +66,17 @@ def register(sub: Any) -> None:
         help="run the engine on every tick, also where nothing can change (slower; same result)",
     )
     p.set_defaults(func=_simulate)
+
+
+def _plot_days(text: str) -> float:
+    """A plot window in days: a finite number in (0, 366]."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not 0 < days <= 366:  # also refuses nan, whose comparisons are all false
+        raise argparse.ArgumentTypeError(f"{text}: more than 0 and at most 366 days")
+    return days
 
 
 def _config(path: str | None) -> Config:

@@ -153,6 +153,10 @@ CASES: list[Case] = [
     ),
     case("simulate", "s1_clear_summer", "--config", "{tmp}/missing.yaml", says="no such file"),
     case("simulate", "{tmp}/notes.db", says="bad header"),
+    case("simulate", "s1_clear_summer", "--plot-days", "0", says="more than 0"),
+    case("simulate", "s1_clear_summer", "--plot-days", "-1", says="more than 0"),
+    case("simulate", "s1_clear_summer", "--plot-days", "nan", says="more than 0"),
+    case("simulate", "s1_clear_summer", "--plot-days", "week", says="not a number of days"),
     # webui
     case("webui", "hash-password", stdin="short\n", says="at least 8 characters", process=True),
     case("webui", says="the following arguments are required: SUBCOMMAND"),
@@ -171,6 +175,15 @@ CASES: list[Case] = [
         says="/nonexistent/dir",
         process_only=True,
     ),
+    case(
+        "run",
+        "--config",
+        "{tmp}/plain.yaml",
+        "--db",
+        "{tmp}/notes.db",
+        says="is not an SQLite database",
+        process_only=True,
+    ),
     # demo
     case("demo", "--scenario", "nope", says="no bundled scenario of that name", process_only=True),
     case("demo", "--start", "25:00", says="is not a time of day", process_only=True),
@@ -179,6 +192,7 @@ CASES: list[Case] = [
         "demo", "--web-port", "0", "--metrics-port", "{port}", says="port {port}", process_only=True
     ),
     case("demo", "--db", "/nonexistent/dir/x.db", says="/nonexistent/dir", process_only=True),
+    case("demo", "--db", "{tmp}/notes.db", says="is not an SQLite database", process_only=True),
     # snapshot, device
     case("snapshot", says=NO_CONFIG),
     case("snapshot", "--config", "{tmp}/badcreds.yaml", says="nocreds.env"),

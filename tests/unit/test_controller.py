@@ -205,3 +205,38 @@ def test_switch_all_off_turns_off_only_what_the_ems_drives(store: Store) -> None
     assert rig.relays[LoadId.SG_READY].on and rig.relays[LoadId.WB_A].on
     rig.ctl.switch_all_off(rig.now)
     assert not rig.relays[LoadId.SG_READY].on and not rig.relays[LoadId.WB_A].on
+
+
+def _reasons_of(store: Store, load: LoadId, now: datetime) -> list[str]:
+    rows = store.history(since=T0 - timedelta(hours=1), now=now)
+    return ["; ".join(r.reasons) for r in rows if r.kind == "transition" and r.load == load.value]
+
+
+def test_a_manual_hold_that_runs_out_is_recorded_as_expired_not_as_the_owners_doing(
+    store: Store,
+) -> None:
+    rig = Rig(store)
+    rig.minutes(1)
+    rig.relays[LoadId.WB_A].on = True  # someone pressed the button
+    rig.minutes(1)
+    assert rig.ctl.site.status(LoadId.WB_A).state is State.MANUAL
+    rig.minutes(int(rig.config.control.manual_hold_s // 60) + 2)
+    assert rig.ctl.site.status(LoadId.WB_A).state is not State.MANUAL
+    reasons = _reasons_of(store, LoadId.WB_A, rig.now)
+    assert not any("by the owner" in r for r in reasons), reasons
+    assert any("manual hold expired" in r for r in reasons), reasons
+
+
+def test_a_timed_override_that_runs_out_is_recorded_as_ended_not_as_the_owners_doing(
+    store: Store,
+) -> None:
+    rig = Rig(store)
+    rig.minutes(1)
+    store.add_override(
+        LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now, rig.now + timedelta(minutes=5)
+    )
+    rig.minutes(8)
+    assert rig.ctl.site.status(LoadId.WB_A).state is not State.FORCED_OFF
+    reasons = _reasons_of(store, LoadId.WB_A, rig.now)
+    assert not any("set to Auto by the owner" in r for r in reasons), reasons
+    assert any("override ended" in r for r in reasons), reasons
