@@ -587,7 +587,8 @@ def _decide_event(load: LoadId, js: dict[LoadId, _Judgement], tick: _Tick) -> No
         return
     if st.state is State.UNAVAILABLE:
         j.event = Event.REGAIN
-        j.reasons.append("device available again")
+        still = st.reading.relay_on is True and st.commanded_on is True
+        j.reasons.append("device available again" + (", still running" if still else ""))
         return
 
     manual = manual_change(st)

@@ -106,7 +106,10 @@ class LoadMachine(StateMachine):
         | forced_on.to(unavailable)
         | forced_off.to(unavailable)
     )
-    regain = unavailable.to(off)
+    # A device that still runs what the EMS commanded before it was lost (the DHW boost
+    # after a restored login, a relay whose dead-man timer has not run out) goes on
+    # running: switching it off to start it again would cost a cycle.
+    regain = unavailable.to(on, cond="runs_our_command") | unavailable.to(off)
 
     def __init__(self, model: LoadModel, cfg: LoadConfig, listeners: list[Any] | None = None):
         self.cfg = cfg
@@ -153,6 +156,9 @@ class LoadMachine(StateMachine):
         reading = self.load_model.reading
         return reading is not None and reading.relay_on is True
 
+    def runs_our_command(self) -> bool:
+        return self.relay_is_on() and self.load_model.commanded_on is True
+
     # -- bookkeeping -------------------------------------------------------------------------
 
     def after_transition(self, source: S, target: S, verdict: Verdict, now: datetime) -> None:
@@ -161,7 +167,17 @@ class LoadMachine(StateMachine):
         was_on = State(source.value) in OUTPUT_ON
         is_on = State(target.value) in OUTPUT_ON
         m.since = now
-        if is_on and not was_on:
+        if target.value == State.UNAVAILABLE:
+            # The run's start is kept: a run the device goes on with resumes on regain with
+            # its minimum runtime counted from its real start.
+            if was_on:
+                m.off_since = now
+        elif source.value == State.UNAVAILABLE:
+            if is_on:
+                m.on_since = m.on_since or now
+            elif m.on_since is not None:
+                m.on_since = None
+        elif is_on and not was_on:
             m.on_since = now
         elif was_on and not is_on:
             m.on_since = None

@@ -73,7 +73,7 @@ class Event(StrEnum):
     FORCE_OFF = "force_off"  # * -> forced_off
     AUTO = "auto"  # forced_* -> on/off: override cleared or expired
     LOSE = "lose"  # * -> unavailable: the device's API is unusable until a person acts
-    REGAIN = "regain"  # unavailable -> off
+    REGAIN = "regain"  # unavailable -> on (the device still runs our command) or off
 
 
 class Release(StrEnum):

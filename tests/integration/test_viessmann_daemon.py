@@ -171,11 +171,6 @@ def test_during_a_429_the_boost_shows_as_still_set_and_until_when(
     daemon.dhw.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: the engine's REGAIN goes to `off` and corrects a device that still runs the "
-    "EMS's own boost by command, then starts it again (emsctl/engine.py, emsctl/site.py)",
-)
 def test_a_restored_login_keeps_a_boost_that_is_still_wanted(
     emu: ViessmannEmulator, tmp_path: Path
 ) -> None:

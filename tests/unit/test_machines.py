@@ -266,6 +266,31 @@ def test_lose_and_regain(state: State) -> None:
     assert send(m, Event.REGAIN, T0 + s(60)) is State.OFF
 
 
+@pytest.mark.parametrize(
+    ("relay_on", "commanded_on", "target"),
+    [
+        (True, True, State.ON),  # still runs our command: it goes on running
+        (False, True, State.OFF),  # it stopped meanwhile (dead-man timer, restart)
+        (True, None, State.OFF),  # on, but not by our command: the engine judges a person
+        (True, False, State.OFF),
+        (None, True, State.OFF),  # no reading of the output
+    ],
+)
+def test_regain_resumes_only_a_run_the_device_still_holds_by_our_command(
+    relay_on: bool | None, commanded_on: bool | None, target: State
+) -> None:
+    m = machine(State.ON, on_since=HOUR_AGO, commanded_on=commanded_on)
+    assert send(m, Event.LOSE) is State.UNAVAILABLE
+    m.load_model.reading = LoadReading(relay_on=relay_on)
+    assert send(m, Event.REGAIN, T0 + s(60)) is target
+    if target is State.ON:
+        # min_on counts from the run's real start, not from the regain
+        assert m.load_model.on_since == HOUR_AGO
+        assert m.min_on_elapsed(T0 + s(61))
+    else:
+        assert m.load_model.on_since is None
+
+
 def test_listeners_see_every_transition_with_its_event() -> None:
     listener = _Listener()
     m = LoadMachine(
