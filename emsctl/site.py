@@ -72,6 +72,8 @@ class Site:
         self._pending: list[Transition] = []
         self._snapshot: Snapshot = Snapshot(at=now)
         self._logged_notes: set[str] = set()
+        #: Loads whose last command failed: the failure is logged once per episode.
+        self._failing: set[LoadId] = set()
         self.models: dict[LoadId, LoadModel] = {}
         self.machines: dict[LoadId, LoadMachine] = {}
         restored = restored or {}
@@ -194,7 +196,10 @@ class Site:
                     m.commanded_on = want  # nothing is switched: the "device" follows at once
                 else:
                     m.command_pending = True
-            elif deadman is not None:
+            elif deadman is not None and (m.reading is None or m.reading.reachable):
+                # No renewal for a device that did not answer this tick's read: it would
+                # wait out a second timeout in the same tick, and the dead-man timer left
+                # on the relay covers a short outage.
                 out.append(
                     Command(load=load, on=True, reason=reason, deadman_s=deadman, renew=True)
                 )
@@ -221,8 +226,16 @@ class Site:
             m.commanded_on = command.on
         if reading is not None:
             m.reading = reading
+        what = "renewing the dead-man timer" if command.renew else f"switching {_on(command.on)}"
         if error is not None:
-            log.warning("%s: switching %s failed: %s", load, "on" if command.on else "off", error)
+            if load not in self._failing:
+                self._failing.add(load)
+                log.warning("%s: %s failed: %s", load, what, error)
+            else:
+                log.debug("%s: %s failed again: %s", load, what, error)
+        elif load in self._failing:
+            self._failing.discard(load)
+            log.info("%s: %s worked again", load, what)
 
     # -- overrides -------------------------------------------------------------------------
 
@@ -314,3 +327,7 @@ class _Recorder:
 
 def _shifted(at: datetime | None, step: timedelta) -> datetime | None:
     return None if at is None else at + step
+
+
+def _on(on: bool) -> str:
+    return "on" if on else "off"

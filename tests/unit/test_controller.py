@@ -240,3 +240,57 @@ def test_a_timed_override_that_runs_out_is_recorded_as_ended_not_as_the_owners_d
     reasons = _reasons_of(store, LoadId.WB_A, rig.now)
     assert not any("set to Auto by the owner" in r for r in reasons), reasons
     assert any("override ended" in r for r in reasons), reasons
+
+
+def test_no_deadman_renewal_is_tried_after_a_failed_read(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = Rig(store)
+    rig.minutes(8)
+    relay = rig.relays[LoadId.SG_READY]
+    assert relay.on
+    tries = 0
+    switch = relay.switch
+
+    def counting(on: bool, *, deadman_s: int | None = None) -> LoadReading:
+        nonlocal tries
+        tries += 1
+        return switch(on, deadman_s=deadman_s)
+
+    relay.switch = counting  # type: ignore[method-assign]
+    relay.fail = DeviceUnreachable("timed out", device="sg_ready")
+    with caplog.at_level("DEBUG", logger="emsctl"):
+        rig.minutes(5)
+    # Each tick's read failed: no renewal waited out a second timeout.
+    assert tries == 0
+    relay.fail = None
+    caplog.clear()
+    rig.minutes(2)
+    assert tries >= 1  # renewals again once the device answers
+
+
+def test_a_failing_command_is_logged_once_until_it_works_again(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = Rig(store)
+    rig.collector.values["compressor_w"] = 1500.0  # running: no early release
+    rig.minutes(1)
+    relay = rig.relays[LoadId.SG_READY]
+    read = relay.read
+    relay.read = lambda: LoadReading(relay_on=relay.on, source="http")  # type: ignore[method-assign]
+
+    def refuse(on: bool, *, deadman_s: int | None = None) -> LoadReading:
+        raise DeviceUnreachable("timed out", device="sg_ready")
+
+    relay.switch = refuse  # type: ignore[method-assign]
+    with caplog.at_level("INFO", logger="emsctl.site"):
+        rig.minutes(15)
+    failed = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failed) == 1, [r.getMessage() for r in failed]
+    assert failed[0].levelname == "WARNING" and "switching on failed" in failed[0].getMessage()
+    del relay.switch
+    relay.read = read  # type: ignore[method-assign]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="emsctl.site"):
+        rig.minutes(2)
+    assert any("worked again" in r.getMessage() for r in caplog.records)
