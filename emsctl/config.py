@@ -178,25 +178,69 @@ class LoadConfig(Strict):
     def start_threshold_w(self) -> float:
         return self.nominal_w if self.start_w is None else self.start_w
 
+    # What the rules ask of any load, typed: a load whose kind has the setting answers with
+    # it (None: the rule does not apply). The settings themselves stay on the kinds that have
+    # them, so the YAML schema refuses a key that would do nothing for a load.
 
-class SgReadyConfig(LoadConfig):
+    @property
+    def outdoor_limit_c(self) -> float | None:
+        """Rule 9: no start (and a stop) above this outdoor temperature."""
+        return None
+
+    @property
+    def idle_rule(self) -> IdleRelease | None:
+        """Rule 10: the early release of an idle compressor, when enabled."""
+        return None
+
+    @property
+    def no_car_rule(self) -> NoCarRelease | None:
+        """Rule 11: the early release of a wallbox that draws nothing, when enabled (a
+        metered wallbox only)."""
+        return None
+
+    @property
+    def charging_window(self) -> CarFallback | None:
+        """Rule 15: the car charging window, when enabled."""
+        return None
+
+    @property
+    def release_cooldown_s(self) -> float | None:
+        """How long the cooldown after this load's early release lasts (rule 10 or 11)."""
+        return None
+
+
+class _HeatPumpLoad(LoadConfig):
+    max_outdoor_c: float | None = None
+    idle_release: IdleRelease = IdleRelease()
+
+    @property
+    def outdoor_limit_c(self) -> float | None:
+        return self.max_outdoor_c
+
+    @property
+    def idle_rule(self) -> IdleRelease | None:
+        return self.idle_release if self.idle_release.enabled else None
+
+    @property
+    def release_cooldown_s(self) -> float | None:
+        return float(self.idle_release.cooldown_s)
+
+
+class SgReadyConfig(_HeatPumpLoad):
     nominal_w: Watts = 2000
     gate_pct: Percent = 50
     min_on_s: Seconds = 1800
     power_source: Literal["meter", "compressor", "none"] = "compressor"
     #: Rule 9: a heating-season load.
     max_outdoor_c: float | None = 15.0
-    idle_release: IdleRelease = IdleRelease()
 
 
-class DhwConfig(LoadConfig):
+class DhwConfig(_HeatPumpLoad):
     kind: LoadKind = LoadKind.SETPOINT
     nominal_w: Watts = 2000
     gate_pct: Percent = 50
     min_on_s: Seconds = 900
     power_source: Literal["meter", "compressor", "none"] = "compressor"
-    max_outdoor_c: float | None = None
-    idle_release: IdleRelease = IdleRelease()
     normal_c: float = Field(50.0, ge=10, le=70)
     boost_c: float = Field(60.0, ge=10, le=70)
     #: Rule 12: Viessmann writes no more often than this.
@@ -213,6 +257,20 @@ class WallboxConfig(LoadConfig):
     min_on_s: Seconds = 900
     no_car: NoCarRelease = NoCarRelease()
     fallback: CarFallback = CarFallback()
+
+    @property
+    def no_car_rule(self) -> NoCarRelease | None:
+        # Without a meter there is no draw to judge.
+        on = self.no_car.enabled and self.power_source == "meter"
+        return self.no_car if on else None
+
+    @property
+    def charging_window(self) -> CarFallback | None:
+        return self.fallback if self.fallback.enabled else None
+
+    @property
+    def release_cooldown_s(self) -> float | None:
+        return float(self.no_car.retry_after_s)
 
 
 class WbAConfig(WallboxConfig):

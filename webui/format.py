@@ -5,14 +5,14 @@ Pure functions, registered as Jinja filters by the application factory.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from emsctl import units
 from emsctl.model import Mode, State
 
 #: Shown for a value that is not there at all.
-DASH = "—"
+DASH = units.DASH
 
 STATE_LABELS: dict[str, str] = {
     State.OFF: "off",
@@ -55,38 +55,10 @@ def state_colour(state: str, error: str | None = None) -> str:
     return "grey"
 
 
-def power(w: float | None) -> str:
-    """Watts as "850 W" or "2.35 kW" (sign kept)."""
-    if w is None or not math.isfinite(w):  # infinity/NaN: a glitch that got this far
-        return DASH
-    if abs(w) < 1000:
-        return f"{w:.0f} W"
-    return f"{w / 1000:.2f} kW"
-
-
-def energy(wh: float | None) -> str:
-    if wh is None or not math.isfinite(wh):
-        return DASH
-    if abs(wh) < 1000:
-        return f"{wh:.0f} Wh"
-    return f"{wh / 1000:.1f} kWh"
-
-
-def duration(seconds: float | None) -> str:
-    """A short human duration: "8 s", "12 min", "3 h 05 min", "2 d 4 h"."""
-    if seconds is None or not math.isfinite(seconds):
-        return DASH
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s} s"
-    m = s // 60
-    if m < 60:
-        return f"{m} min"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h} h {m:02d} min" if m else f"{h} h"
-    d, h = divmod(h, 24)
-    return f"{d} d {h} h" if h else f"{d} d"
+#: The one way powers, energies and durations read (shared with the engine's reasons).
+power = units.power
+energy = units.energy
+duration = units.duration
 
 
 def clock_time(at: datetime, now: datetime, tz: ZoneInfo) -> str:

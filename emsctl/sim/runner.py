@@ -261,7 +261,7 @@ class QuietTicks:
                 shift = forecast_shift(snap, self.config)[0] if snap.forecast else 0.0
             if soc < min(cfg.gate_pct, effective_gate(cfg, self.config, shift)):
                 continue
-            max_out = getattr(cfg, "max_outdoor_c", None)
+            max_out = cfg.outdoor_limit_c
             if max_out is not None and outdoor is not None and outdoor > max_out:
                 continue
             return False

@@ -37,14 +37,7 @@ RESTORE_EVENT = "restore"
 
 def cooldown_s(config: Config, load: LoadId) -> float | None:
     """How long this load's early-release cooldown lasts (rule 10 or 11)."""
-    lc = config.loads.get(load)
-    idle = getattr(lc, "idle_release", None)
-    if idle is not None:
-        return float(idle.cooldown_s)
-    no_car = getattr(lc, "no_car", None)
-    if no_car is not None:
-        return float(no_car.retry_after_s)
-    return None
+    return config.loads.get(load).release_cooldown_s
 
 
 def _stamp(at: datetime) -> str:

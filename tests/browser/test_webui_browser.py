@@ -44,7 +44,7 @@ def test_force_on_for_wb_a_changes_the_card_and_auto_clears_it(
     expect(card.locator(".pill")).to_have_text("forced on")
     expect(card.locator(".live")).to_have_class(re.compile(r"\bc-blue\b"))
     expect(card.locator(".override")).to_contain_text("Force on until")
-    expect(card.locator(".power")).to_have_text("2.01 kW")
+    expect(card.locator(".power")).to_have_text("2.0 kW")
     expect(card.get_by_role("button", name="Force on")).to_have_attribute("aria-pressed", "true")
     expect(card.locator(".msg")).to_have_text("Applied.")
     stored = site.env.store.active_overrides(clock.now())[WB_A]

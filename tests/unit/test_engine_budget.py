@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from emsctl.engine import effective_gate, fmt_s, fmt_w, forecast_shift
+from emsctl.engine import effective_gate, forecast_shift
 from emsctl.model import Event, Forecast, State
 
 from .corekit import (
@@ -442,18 +442,3 @@ def test_shifted_gate_also_moves_the_keep_threshold(soc: float, keeps: bool) -> 
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-@pytest.mark.parametrize(
-    ("watts", "text"), [(250, "250 W"), (999, "999 W"), (1000, "1.0 kW"), (-1500, "-1.5 kW")]
-)
-def test_power_is_shown_in_w_below_a_kilowatt_and_kw_above(watts: float, text: str) -> None:
-    assert fmt_w(watts) == text
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(45, "45s"), (60, "1m00s"), (192, "3m12s"), (3600, "1h00m"), (7500, "2h05m")],
-)
-def test_durations_are_shown_as_h_m_s(seconds: float, text: str) -> None:
-    assert fmt_s(seconds) == text

@@ -64,7 +64,7 @@ def test_a_read_back_the_ems_did_not_command_is_a_person(st: LoadStatus, why: st
     v = verdict(decide(snap(grid=-5000, soc=95), statuses(st)), st.load)
     assert v.event is Event.DETECT_MANUAL
     assert v.hold_until == T0 + s(14400)
-    assert v.reasons == (f"{why}; leaving it alone for 4h00m",)
+    assert v.reasons == (f"{why}; leaving it alone for 4 h",)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_manual_hold_ends_at_manual_until(left_s: float, event: Event | None) ->
     v = verdict(decide(snap(), statuses(st)), WA)
     assert v.event is event
     if event is None:
-        assert v.reasons == ("manual: EMS leaves it alone (1s left)",)
+        assert v.reasons == ("manual: EMS leaves it alone (1 s left)",)
     else:
         assert v.reasons == ("manual hold expired",)
 
@@ -139,7 +139,7 @@ def test_manual_hold_ends_at_manual_until(left_s: float, event: Event | None) ->
 def test_manual_without_an_end_is_held_from_its_start_for_manual_hold_s() -> None:
     st = status(WA, State.MANUAL, since=T0 - s(14399), relay_on=True)
     assert verdict(decide(snap(), statuses(st)), WA).reasons == (
-        "manual: EMS leaves it alone (1s left)",
+        "manual: EMS leaves it alone (1 s left)",
     )
     st = status(WA, State.MANUAL, since=T0 - s(14400), relay_on=True)
     assert verdict(decide(snap(), statuses(st)), WA).event is Event.MANUAL_END
@@ -222,7 +222,7 @@ def test_cooldown_ends_at_cooldown_until(left_s: float, event: Event | None) -> 
     v = verdict(decide(snap(grid=-5000, soc=90), statuses(st)), SG)
     assert v.event is event
     assert not v.start_ok
-    assert v.reasons == (("cooldown: 1s left",) if event is None else ("cooldown over",))
+    assert v.reasons == (("cooldown: 1 s left",) if event is None else ("cooldown over",))
 
 
 def test_cooldown_without_an_end_is_over() -> None:

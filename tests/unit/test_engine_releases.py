@@ -10,6 +10,7 @@ import pytest
 
 from emsctl.engine import idle_key, no_car_key
 from emsctl.model import Event, LoadId, LoadStatus, Mode, Override, Release, State
+from emsctl.units import duration
 
 from .corekit import (
     DHW,
@@ -371,8 +372,7 @@ def test_idle_compressor_releases_sg_ready_after_grace_and_idle_time(
         assert v.release is Release.COMPRESSOR_IDLE
         assert v.cooldown_s == 3600
         assert v.reasons[0] == (
-            f"compressor idle 5m0{idle_s - 300:.0f}s (< 100 W): target reached, releasing; "
-            "cooldown 1h00m"
+            f"compressor idle {duration(idle_s)} (< 100 W): target reached, releasing; cooldown 1 h"
         )
 
 
@@ -427,7 +427,7 @@ def test_car_not_charging_releases_the_wallbox_after_grace_and_low_time(
         assert v.release is Release.CAR_NOT_CHARGING
         assert v.cooldown_s == 3600
         assert v.reasons[0] == (
-            f"car not charging: 20 W < 100 W for 5m0{low_s - 300:.0f}s; retry in 1h00m"
+            f"car not charging: 20 W < 100 W for {duration(low_s)}; retry in 1 h"
         )
 
 

@@ -171,7 +171,7 @@ def test_car_not_charging_releases_wb_a_retries_after_cooldown_and_wb_b_gets_the
         (t(10, 35), WA, State.COOLDOWN),
         (t(11, 46), WA, State.COOLDOWN),
     ]
-    assert release[0].reasons[0].startswith("car not charging: 0 W < 100 W for 5m00s")
+    assert release[0].reasons[0].startswith("car not charging: 0 W < 100 W for 5 min")
     # WB B may start once WB A's relay is off: arms 10:36, starts 10:40 (settled at 10:38).
     assert rec.when(WB, "arm") == [t(10, 36)]
     assert rec.switched_on(WB) == [t(10, 40)]
@@ -215,9 +215,7 @@ def test_manual_switch_is_left_alone_until_the_hold_expires() -> None:
     plant = Plant(CFG, pv_w=const(1500), soc_pct=const(80))
     _, rec = play(plant, at(11, 55), t(16, 30), actions={t(12, 0): _pressed(WA, True)})
     assert rec.moves(WA)[0] == (t(12, 0), "detect_manual", State.MANUAL)
-    assert rec.transitions[0].reasons == (
-        "switched on by hand (button); leaving it alone for 4h00m",
-    )
+    assert rec.transitions[0].reasons == ("switched on by hand (button); leaving it alone for 4 h",)
     # Four hours without a single command to WB A, not even a dead-man renewal.
     assert [
         when for when, c in rec.commands + rec.renewals if c.load is WA and when < at(16, 0)
@@ -300,8 +298,8 @@ def test_stale_grid_data_stops_starts_and_sheds_fail_safe() -> None:
     shed = [tr for tr in rec.transitions if tr.event == "shed"]
     assert len(shed) == 2
     assert [tr.reasons for tr in shed] == [
-        ("fail-safe: no fresh grid/soc data for 10m00s",),
-        ("fail-safe: no fresh grid/soc data for 13m00s",),
+        ("fail-safe: no fresh grid/soc data for 10 min",),
+        ("fail-safe: no fresh grid/soc data for 13 min",),
     ]
     # 10:30 data is back with 8.7 kW to spare: SG-Ready, DHW and WB A arm and start one
     # per settle period.

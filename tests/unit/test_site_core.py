@@ -87,7 +87,7 @@ def test_start_sends_a_command_with_dead_man_and_reason_then_renews_it() -> None
     }
     (cmd,) = result.commands
     assert (cmd.load, cmd.on, cmd.deadman_s, cmd.renew) == (SG, True, 300, False)
-    assert cmd.reason == "surplus 2.5 kW >= start 2.0 kW; start condition held 4m00s"
+    assert cmd.reason == "surplus 2.5 kW >= start 2.0 kW; start condition held 4 min"
     assert site.status(SG).command_pending
     site.confirm(SG, cmd, ON, None, T0 + s(240))
     assert site.status(SG).commanded_on is True

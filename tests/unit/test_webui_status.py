@@ -59,20 +59,20 @@ def test_status_page_shows_a_card_per_enabled_load_with_state_since_reasons_and_
 
 def test_house_figures_show_values_phases_ages_and_mark_stale_ones(env: UiEnv) -> None:
     html = env.client.get("/").get_data(as_text=True)
-    assert "5.23 kW" in _fig(html, "pv_w")
+    assert "5.2 kW" in _fig(html, "pv_w")
     grid = _fig(html, "grid_w")
-    assert "Grid export</span>" in grid and "1.85 kW" in grid
+    assert "Grid export</span>" in grid and "1.9 kW" in grid
     assert "L1 -900 W · L2 -500 W · L3 -450 W" in grid
     assert "12 s old" in grid
     assert "78 %" in _fig(html, "soc_pct")
     assert "Battery charging</span>" in _fig(html, "battery_w")
-    assert "1.40 kW" in _fig(html, "battery_w")
+    assert "1.4 kW" in _fig(html, "battery_w")
     comp = _fig(html, "compressor_w")
     assert comp.startswith(" stale"), comp
     assert "⚠ 9 min old" in comp
     assert "stale" not in _fig(html, "outdoor_c")
     assert "9.5 °C" in _fig(html, "outdoor_c")
-    assert "3.25 kW" in _fig(html, "surplus_w")
+    assert "3.2 kW" in _fig(html, "surplus_w")
     assert "missing" in _fig(html, "forecast")
 
 
@@ -98,7 +98,7 @@ def test_a_stored_override_not_yet_applied_is_shown_as_pending(env: UiEnv) -> No
     wb_a = _card(env.client.get("/").get_data(as_text=True), "wb_a")
     assert 'data-pending="0"' in wb_a and "waiting for the controller" not in wb_a
     assert '<span class="pill">forced on</span>' in wb_a and "c-blue" in wb_a
-    assert '<span class="power">2.01 kW</span>' in wb_a
+    assert '<span class="power">2.0 kW</span>' in wb_a
 
 
 def test_a_held_back_force_on_says_why(tmp_path: Path) -> None:

@@ -1,0 +1,217 @@
+"""What one evaluation knows before it judges any load: the facts of the tick (fresh data, the
+brake, the fail-safe, the surplus, the forecast's shift, the settle time), the conditions it
+remembers between ticks, and each load's working notes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time
+
+from emsctl import units
+from emsctl.config import Config, LoadConfig
+from emsctl.model import (
+    EMS_RUNNING,
+    Event,
+    LoadId,
+    LoadStatus,
+    Release,
+    Snapshot,
+)
+
+#: Watch keys (conditions whose start time the engine remembers between ticks).
+DATA_MISSING = "data_missing"
+
+
+def idle_key(load: LoadId) -> str:
+    return f"{load.value}.compressor_idle"
+
+
+def no_car_key(load: LoadId) -> str:
+    return f"{load.value}.not_drawing"
+
+
+def elapsed(since: datetime | None, now: datetime) -> float:
+    """Seconds from `since` to `now` (0 when never)."""
+    return 0.0 if since is None else (now - since).total_seconds()
+
+
+@dataclass
+class Judgement:
+    """Working notes for one load during one evaluation; each pass adds to them."""
+
+    load: LoadId
+    status: LoadStatus
+    cfg: LoadConfig
+    gate: float
+    reasons: list[str] = field(default_factory=list)
+    start_ok: bool = False
+    keep_ok: bool = True
+    event: Event | None = None
+    release: Release | None = None
+    cooldown_s: float = 0.0
+    hold_until: datetime | None = None
+    #: A person, the owner or a lost device decided this tick (the rules are not asked).
+    decided: bool = False
+    #: Arming long enough: competes for the tick's start slot (rule 4).
+    candidate_start: bool = False
+    #: off_delay and min_on satisfied, or the fail-safe's turn: competes for the shed slot.
+    candidate_shed: bool = False
+    failsafe_shed: bool = False
+
+    def decide(self, event: Event | None, *reasons: str) -> None:
+        """A person's (or a device's) decision: it replaces the rules' reasons."""
+        self.event = event
+        self.release = None
+        self.decided = True
+        self.reasons = list(reasons)
+
+
+@dataclass
+class Facts:
+    """What every pass of one evaluation shares."""
+
+    snapshot: Snapshot
+    config: Config
+    now: datetime
+    #: `now` as local time of day (control.timezone), for the car charging windows.
+    local: time
+    watch: Mapping[str, datetime]
+    order: list[LoadId]
+    fresh: bool
+    brake: bool
+    brake_reason: str
+    failsafe: bool
+    missing_for: float
+    surplus: float | None
+    shift: float
+    shift_reason: str | None
+    settle_note: str | None
+    #: What loads that want to start may use (rule 2), None without fresh data.
+    budget: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def soc(self) -> float | None:
+        return self.snapshot.soc_pct
+
+
+def forecast_shift(snapshot: Snapshot, config: Config) -> tuple[float, str | None]:
+    """Rule 14: how many percent to lower the gates, and why."""
+    fc = snapshot.forecast
+    c = config.control
+    if fc is None or snapshot.soc_pct is None or c.forecast_gate_shift_pct <= 0:
+        return 0.0, None
+    room_wh = c.battery_capacity_wh * max(0.0, 100.0 - snapshot.soc_pct) / 100.0
+    need_wh = room_wh * c.forecast_margin
+    if fc.remaining_today_wh < need_wh:
+        return 0.0, None
+    return c.forecast_gate_shift_pct, (
+        f"forecast {units.energy(fc.remaining_today_wh)} left today >= "
+        f"{c.forecast_margin:g} x battery room {units.energy(room_wh)}"
+    )
+
+
+def effective_gate(cfg: LoadConfig, config: Config, shift: float) -> float:
+    """The load's SOC gate after the forecast shift, never within reach of the brake."""
+    if shift <= 0:
+        return cfg.gate_pct
+    floor = config.control.brake_soc + 2 * config.control.gate_hysteresis_pct
+    return max(cfg.gate_pct - shift, min(cfg.gate_pct, floor))
+
+
+def in_window(cfg: LoadConfig, local: time) -> bool:
+    """Rule 15: whether `local` lies in the load's car charging window."""
+    window = cfg.charging_window
+    return window is not None and window.covers(local)
+
+
+def update_watch(
+    snapshot: Snapshot,
+    statuses: Mapping[LoadId, LoadStatus],
+    config: Config,
+    now: datetime,
+    local: time,
+    watch: Mapping[str, datetime],
+) -> dict[str, datetime]:
+    """Remember since when each timed condition holds (rules 10, 11, 13)."""
+    out: dict[str, datetime] = {}
+
+    def hold(key: str, holds: bool) -> None:
+        if holds:
+            out[key] = watch.get(key, now)
+
+    hold(DATA_MISSING, snapshot.grid_w is None or snapshot.soc_pct is None)
+    for load in config.enabled_loads():
+        st = statuses[load]
+        cfg = config.loads.get(load)
+        running = st.state in EMS_RUNNING
+        idle = cfg.idle_rule
+        if idle is not None:
+            c = snapshot.compressor_w
+            hold(idle_key(load), running and c is not None and c < idle.below_w)
+        no_car = cfg.no_car_rule
+        if no_car is not None:
+            # In its charging window the wallbox is not on surplus, so there is nothing to
+            # hand on; the relay stays on and a car plugged in later starts at once.
+            p = st.reading.power_w
+            low = running and p is not None and p < no_car.below_w
+            hold(no_car_key(load), low and not in_window(cfg, local))
+    return out
+
+
+def read_facts(
+    snapshot: Snapshot,
+    loads: Mapping[LoadId, LoadStatus],
+    config: Config,
+    now: datetime,
+    watch: Mapping[str, datetime],
+) -> Facts:
+    """The tick's facts: data freshness (rule 13), the brake (rules 6, 16), the surplus, the
+    forecast's shift (rule 14) and whether the last switch still settles (rule 4)."""
+    c = config.control
+    local = now.astimezone(c.tz).time()
+    new_watch = update_watch(snapshot, loads, config, now, local, watch)
+    soc = snapshot.soc_pct
+    fresh = snapshot.grid_w is not None and soc is not None
+    missing_for = elapsed(new_watch.get(DATA_MISSING), now)
+    # The brake also judges the last plausible SOC while the current value is a glitch (rule 16).
+    brake_soc = soc if soc is not None else snapshot.soc_held_pct
+    brake_reason = (
+        f"emergency brake: soc {units.percent(soc)} < {units.percent(c.brake_soc)}"
+        if soc is not None
+        else f"emergency brake: last plausible soc {units.percent(brake_soc or 0.0)} "
+        f"< {units.percent(c.brake_soc)}"
+    )
+    surplus = None
+    if snapshot.grid_w is not None:
+        surplus = -snapshot.grid_w + (snapshot.battery_w or 0.0)
+    shift, shift_reason = forecast_shift(snapshot, config)
+    last_switch = max(
+        (t for st in loads.values() for t in (st.on_since, st.off_since) if t is not None),
+        default=None,
+    )
+    since_switch = elapsed(last_switch, now)
+    settling = last_switch is not None and since_switch < c.settle_s
+    return Facts(
+        snapshot=snapshot,
+        config=config,
+        now=now,
+        local=local,
+        watch=new_watch,
+        order=config.enabled_loads(),
+        fresh=fresh,
+        brake=brake_soc is not None and brake_soc < c.brake_soc,
+        brake_reason=brake_reason,
+        failsafe=not fresh and missing_for >= c.failsafe_after_s,
+        missing_for=missing_for,
+        surplus=surplus,
+        shift=shift,
+        shift_reason=shift_reason,
+        settle_note=(
+            f"settling {units.duration(since_switch)} < {units.duration(c.settle_s)} "
+            "after the last switch"
+            if settling
+            else None
+        ),
+    )

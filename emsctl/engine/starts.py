@@ -1,0 +1,91 @@
+"""Pass: may each load that is off (or arming) start? Rules 1, 2, 6, 7, 8, 9, 13 and 15, and
+the on-delay that makes a start a candidate for the tick's start slot (rules 3, 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from emsctl import units
+from emsctl.engine import exclusion
+from emsctl.engine.budget import phase_or_note
+from emsctl.engine.facts import Facts, Judgement, elapsed
+from emsctl.model import LoadId, State
+
+
+def judge_starts(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
+    """Sets `start_ok` and `candidate_start`; candidates in priority order reserve their start
+    threshold from the budget."""
+    budget = facts.budget
+    for load in facts.order:
+        j = js[load]
+        if j.status.state not in (State.OFF, State.ARMING):
+            continue
+        why = _held_back(load, js, facts)
+        window = j.cfg.charging_window
+        in_window = window is not None and window.covers(facts.local)
+        if not why and budget is not None:
+            phase = phase_or_note(load, j.cfg, facts)
+            avail = budget if phase is None else min(budget, phase)
+            need = j.cfg.start_threshold_w
+            if window is not None and in_window:
+                j.reasons.append(window.reason)
+            elif avail < need:
+                label = f"{j.cfg.phase} export" if phase is not None else "surplus"
+                why.append(f"{label} {units.power(avail)} < start {units.power(need)}")
+        if why:
+            j.reasons.extend(why)
+            continue
+        j.start_ok = True
+        if budget is not None and not in_window:
+            need = j.cfg.start_threshold_w
+            j.reasons.append(f"surplus {units.power(budget)} >= start {units.power(need)}")
+            budget -= need
+        _on_delay(j, facts)
+
+
+def _held_back(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> list[str]:
+    """Every reason besides the surplus that keeps the load from starting now."""
+    j = js[load]
+    st, cfg = j.status, j.cfg
+    c = facts.config.control
+    soc = facts.soc
+    window = cfg.charging_window
+    in_window = window is not None and window.covers(facts.local)
+    why: list[str] = []
+    if not facts.fresh:
+        why.append(f"no fresh grid/soc data for {units.duration(facts.missing_for)}")
+    beats_brake = window is not None and in_window and window.beats_brake
+    if facts.brake and soc is not None and not beats_brake:
+        why.append(f"soc {units.percent(soc)} < brake {units.percent(c.brake_soc)}")
+    elif soc is not None and soc < j.gate and not in_window:
+        why.append(f"soc {units.percent(soc)} < gate {units.percent(j.gate)}")
+    limit = cfg.outdoor_limit_c
+    outdoor = facts.snapshot.outdoor_c
+    if limit is not None and outdoor is None:
+        why.append("outdoor temperature unknown")
+    elif limit is not None and outdoor is not None and outdoor > limit:
+        why.append(f"outdoor {outdoor:.1f}°C > {limit:g}°C")
+    if not st.reading.available:
+        why.append(st.reading.error or "device unavailable")
+    elif not st.reading.reachable:
+        why.append(f"device unreachable: {st.reading.error or 'no reading'}")
+    off_for = elapsed(st.off_since, facts.now)
+    if cfg.min_off_s > 0 and st.off_since is not None and off_for < cfg.min_off_s:
+        why.append(f"off for {units.duration(off_for)} < min_off {units.duration(cfg.min_off_s)}")
+    for peer in exclusion.peers_on(load, js, facts, exempt_peers=True):
+        why.append(f"exclusive with {peer.value}, which is running")
+    return why
+
+
+def _on_delay(j: Judgement, facts: Facts) -> None:
+    """Rule 3: an arming load becomes a start candidate once the condition held on_delay_s."""
+    if j.status.state is not State.ARMING:
+        return
+    armed = elapsed(j.status.since, facts.now)
+    if armed >= j.cfg.on_delay_s:
+        j.candidate_start = True
+        j.reasons.append(f"start condition held {units.duration(armed)}")
+    else:
+        j.reasons.append(
+            f"start condition held {units.duration(armed)} of {units.duration(j.cfg.on_delay_s)}"
+        )
