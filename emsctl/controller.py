@@ -31,12 +31,9 @@ from emsctl.model import (
 )
 from emsctl.plausibility import SocMemory, screen, screen_reading
 from emsctl.site import Site, TickResult
-from emsctl.status import LoadView, StatusReport
+from emsctl.status import LoadView, StatusReport, UnknownLoad
 
 log = logging.getLogger(__name__)
-
-#: What the return to automatic records when an override's time ran out.
-OVERRIDE_RAN_OUT = "override ended (its time ran out)"
 
 #: A difference between wall and monotonic time below this is jitter or NTP slewing.
 CLOCK_STEP_TOLERANCE = timedelta(seconds=10)
@@ -47,14 +44,7 @@ class StorePort(Protocol):
 
     failures: int
 
-    def override_records(
-        self,
-        now: datetime | None = None,
-        *,
-        active_only: bool = True,
-        load: LoadId | None = None,
-        limit: int = 100,
-    ) -> list[Any]: ...
+    def clear_override(self, load: LoadId, cleared_by: str, at: datetime) -> int: ...
 
     def record_command(
         self,
@@ -150,8 +140,10 @@ class Controller:
         self._lock = threading.Lock()
         self.wake = threading.Event()
         self.ticks = 0
-        #: Loads whose detected manual override the store held at the last tick.
-        self._manual_stored: dict[LoadId, bool] = {}
+        #: The owner's changes since the last tick, applied at the next tick's start (in order).
+        self._changes: list[tuple[LoadId, Override | None]] = []
+        #: A new configuration (and its devices, None: keep them) waiting for the next tick.
+        self._next_config: tuple[Config, Devices | None] | None = None
 
     # -- the web UI's handle ------------------------------------------------------------------
 
@@ -165,6 +157,52 @@ class Controller:
     def now(self) -> datetime:
         return self._now()
 
+    def set_override(
+        self, load: LoadId, mode: Mode, by: str, expires_at: datetime | None = None
+    ) -> int | None:
+        """The owner's Force on / Force off / Auto for a load, stored before this returns and
+        applied at the next tick's start (which is asked for now). Auto also ends a manual
+        hold. Returns the stored override's id (None for Auto or without a store).
+
+        Raises UnknownLoad for a load the running configuration does not drive, and the
+        store's StoreError when it cannot be stored (then nothing changes).
+        """
+        config = self.config
+        if load not in config.enabled_loads():
+            enabled = ", ".join(x.value for x in config.enabled_loads())
+            raise UnknownLoad(
+                f"load {load.value!r} is not driven by the running configuration "
+                f"(enabled: {enabled})"
+            )
+        now = self._now()
+        oid: int | None = None
+        override: Override | None = None
+        if mode is Mode.AUTO:
+            if self.store is not None:
+                self.store.clear_override(load, cleared_by=by, at=now)
+        else:
+            if self.store is not None:
+                oid = self.store.add_override(
+                    load, mode, created_by=by, created_at=now, expires_at=expires_at
+                )
+            override = Override(mode, now, expires_at, by)
+        with self._lock:
+            self._changes.append((load, override))
+        log.info("%s: %s by %s", load.value, mode.value, by)
+        self.wake.set()
+        return oid
+
+    def end_manual(self, load: LoadId, by: str) -> None:
+        """End a person's manual hold (and any override): the load is automatic again."""
+        self.set_override(load, Mode.AUTO, by)
+
+    def reconfigure(self, config: Config, devices: Devices | None = None) -> None:
+        """Run with `config` (and `devices`, None: keep the current ones) from the next tick's
+        start on; each load keeps its state, timers and override."""
+        with self._lock:
+            self._next_config = (config, devices)
+        self.wake.set()
+
     # -- one tick -------------------------------------------------------------------------------
 
     def tick(self) -> StatusReport:
@@ -172,8 +210,8 @@ class Controller:
         started = time.perf_counter()
         now = self._now()
         errors: dict[str, str] = {}
+        self._apply_changes(now)
         self._follow_clock_step(now)
-        self._apply_overrides(now, errors)
         snapshot = self._collect(now, errors)
         readings = self._read_all(errors)
         snapshot = self._screen(snapshot, readings)
@@ -326,49 +364,27 @@ class Controller:
         if self.metrics is not None:
             self.metrics.count_error(where, exc.kind)
 
-    def _apply_overrides(self, now: datetime, errors: dict[str, str]) -> None:
-        """Bring the site's overrides in line with the store (the UI writes there).
+    def _apply_changes(self, now: datetime) -> None:
+        """A new configuration first (its loads are the ones overrides apply to), then the
+        owner's overrides in the order they were made."""
+        with self._lock:
+            changes, self._changes = self._changes, []
+            next_config, self._next_config = self._next_config, None
+        if next_config is not None:
+            self._reconfigure(*next_config, now)
+        for load, override in changes:
+            if load in self.site.models:
+                self.site.set_override(load, override, now)
 
-        A detected manual override is stored too; when the owner clears it (Auto), its record
-        is gone and the site ends the manual hold.
-        """
-        if self.store is None:
-            return
-        try:
-            records = self.store.override_records(now, active_only=True, limit=1000)
-        except Exception as exc:  # the store must never stop control
-            log.warning("cannot read overrides: %s", exc)
-            errors["store"] = f"cannot read overrides: {exc}"
-            return
-        owner: dict[LoadId, Override] = {}
-        detected: set[LoadId] = set()
-        for rec in records:  # newest first
-            if rec.detected:
-                detected.add(rec.load)
-            else:
-                owner.setdefault(rec.load, rec.override)
-        for load, model in self.site.models.items():
-            want = owner.get(load)
-            if not _same(model.override, want):
-                held = model.override
-                ran_out = want is None and held is not None and not held.active(now)
-                log.info("%s: override %s", load.value, want.mode.value if want else "cleared")
-                if ran_out:
-                    self.site.set_override(load, None, now, reason=OVERRIDE_RAN_OUT)
-                else:
-                    self.site.set_override(load, want, now)
-            elif (
-                model.state == State.MANUAL.value
-                and want is None
-                and load not in detected
-                and self._manual_stored.get(load)
-                # A hold whose time ran out left the store by itself: the engine ends it
-                # ("manual hold expired"), it was not the owner.
-                and not (model.manual_until is not None and model.manual_until <= now)
-            ):
-                log.info("%s: manual hold ended by the owner", load.value)
-                self.site.set_override(load, None, now)
-            self._manual_stored[load] = load in detected
+    def _reconfigure(self, config: Config, devices: Devices | None, now: datetime) -> None:
+        site = Site(
+            config, now, self.site.statuses(), listeners=self.site.listeners, dry_run=self.dry_run
+        )
+        site.watch = dict(self.site.watch)
+        self.config, self.site = config, site
+        if devices is not None:
+            previous, self.devices = self.devices, devices
+            close_devices(previous)
 
     def _collect(self, now: datetime, errors: dict[str, str]) -> Snapshot:
         try:
@@ -462,7 +478,6 @@ class Controller:
                         detected=True,
                         note="; ".join(t.reasons),
                     )
-                    self._manual_stored[t.load] = True
                 except Exception as exc:  # the store must never stop control
                     log.warning("cannot store the detected override: %s", exc)
 
@@ -534,9 +549,3 @@ def close_devices(devices: Devices) -> None:
             closer.close()
         except Exception as exc:  # closing must not mask the reason we stop or reload
             log.debug("close: %s", exc)
-
-
-def _same(a: Override | None, b: Override | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return a.mode is b.mode and a.expires_at == b.expires_at and a.created_at == b.created_at

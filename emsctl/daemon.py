@@ -22,7 +22,7 @@ from typing import Any
 
 from emsctl import clock, systemd
 from emsctl.config import Config, ConfigError, load_config
-from emsctl.controller import Controller, Devices, close_devices
+from emsctl.controller import Controller, Devices
 from emsctl.metrics import Metrics
 from emsctl.site import Site
 
@@ -32,7 +32,6 @@ PRUNE_EVERY = timedelta(hours=1)
 
 
 #: Config sections a reload does not apply: their servers and files are opened at start-up.
-RESTART_ONLY = ("store", "webui", "metrics")
 
 
 def _devices_of(config: Config) -> tuple[Any, ...]:
@@ -237,8 +236,8 @@ class Daemon:
                 break
             if self.reload.is_set():
                 self.reload.clear()
-                self._reload()
-                new_interval = self.opts.tick_wall_s or ctl.config.control.interval_s
+                reloaded = self._reload()
+                new_interval = self.opts.tick_wall_s or reloaded.control.interval_s
                 if new_interval != interval:
                     interval, origin, n = new_interval, clock.monotonic(), 0
             # Next slot on the grid; if a tick overran, skip the slots it covered.
@@ -270,15 +269,17 @@ class Daemon:
             if set_failures is not None:
                 set_failures(self.store.failures)
 
-    def _reload(self) -> None:
+    def _reload(self) -> Config:
+        """Read the config file again and hand it to the controller (from its next tick on).
+        Returns the configuration the daemon runs with from now on."""
         ctl = self.controller
         assert ctl is not None
+        old = ctl.config
         try:
             config = self._load()
         except ConfigError as exc:
             log.error("SIGHUP: keeping the running configuration; the new one is invalid:\n%s", exc)
-            return
-        old = ctl.config
+            return old
         devices = None
         if _devices_of(config) != _devices_of(old):
             # New adapters before anything is swapped: if they cannot be built (a credentials
@@ -290,29 +291,22 @@ class Daemon:
                 devices = make(config, self.store)
             except Exception as exc:
                 log.error("SIGHUP: keeping the running configuration; its devices: %s", exc)
-                return
-        now = self.opts.now()
-        site = Site(
-            config,
-            now,
-            ctl.site.statuses(),
-            listeners=ctl.site.listeners,
-            dry_run=self.opts.dry_run,
-        )
-        site.watch = dict(ctl.site.watch)
-        ctl.config = config
-        ctl.site = site
-        if devices is not None:
-            previous, ctl.devices = ctl.devices, devices
-            close_devices(previous)
+                return old
+        ctl.reconfigure(config, devices)
         log.info(
             "SIGHUP: configuration reloaded from %s%s",
             self.opts.config_path,
             "; devices, Prometheus and cloud clients rebuilt" if devices is not None else "",
         )
-        for section in RESTART_ONLY:
-            if getattr(config, section) != getattr(old, section):
+        restart_only = {
+            "store": (config.store, old.store),
+            "webui": (config.webui, old.webui),
+            "metrics": (config.metrics, old.metrics),
+        }
+        for section, (new_part, old_part) in restart_only.items():
+            if new_part != old_part:
                 log.warning("SIGHUP: %s.* changed: takes effect at the next restart", section)
+        return config
 
     # -- shutdown --------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from emsctl.config import Config
 from emsctl.model import MEASUREMENTS, LoadId, Mode, Snapshot, State
 
 
@@ -102,8 +103,25 @@ def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
 
 
+class UnknownLoad(ValueError):
+    """An override for a load the running configuration does not drive."""
+
+
 class ControllerHandle(Protocol):
     """What the web UI may ask of the running controller."""
+
+    @property
+    def config(self) -> Config:
+        """The configuration the controller runs with now (it changes on SIGHUP)."""
+        ...
+
+    def set_override(
+        self, load: LoadId, mode: Mode, by: str, expires_at: datetime | None = None
+    ) -> int | None:
+        """Store the owner's override and apply it at the next tick (asked for now); Auto
+        also ends a manual hold. Raises UnknownLoad for a load not driven, StoreError when the
+        database refuses it."""
+        ...
 
     def latest(self) -> StatusReport | None:
         """The report of the last tick (None before the first)."""

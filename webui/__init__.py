@@ -131,7 +131,7 @@ def create_app(
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.json = StrictJSONProvider(app)
-    app.extensions["ems"] = UiContext(config=config, store=store, controller=controller_handle)
+    app.extensions["ems"] = UiContext(webui=config.webui, store=store, controller=controller_handle)
 
     from webui import api, auth, history, status
 

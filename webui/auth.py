@@ -167,7 +167,7 @@ def logged_in() -> bool:
     ctx = ui()
     if not ctx.login_required:
         return True
-    if session.get("pw") != _password_tag(ctx.config.webui.password_hash or ""):
+    if session.get("pw") != _password_tag(ctx.webui.password_hash or ""):
         return False
     sid = session.get("sid")
     return isinstance(sid, str) and not revoked.contains(sid)
@@ -280,7 +280,7 @@ def login() -> ResponseReturnValue:
         return page, 429, {"Retry-After": str(retry)}
     name = (request.form.get("name") or "").strip()[:NAME_MAX] or "owner"
     password = request.form.get("password") or ""
-    hash_ = ctx.config.webui.password_hash or ""
+    hash_ = ctx.webui.password_hash or ""
     if not password or not check_password_hash(hash_, password):
         for key, _ in keys:
             throttle.failed(key)
@@ -303,7 +303,7 @@ def login() -> ResponseReturnValue:
         _device_signer().dumps(secrets.token_urlsafe(16)),
         max_age=DEVICE_DAYS * 86400,
         path=url_for("auth.login"),
-        secure=ctx.config.webui.secure_cookies,
+        secure=ctx.webui.secure_cookies,
         httponly=True,
         samesite="Lax",
     )
@@ -316,7 +316,7 @@ def logout() -> ResponseReturnValue:
     sid = session.get("sid")
     if isinstance(sid, str):
         # A copy of the cookie must not outlive the logout.
-        until = clock.now() + timedelta(days=ui().config.webui.session_days)
+        until = clock.now() + timedelta(days=ui().webui.session_days)
         revoked.add(sid, until.timestamp())
     session.clear()
     if name:

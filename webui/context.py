@@ -14,26 +14,15 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from emsctl.config import Config
-from emsctl.model import LoadId, Mode, Override
+from emsctl.config import Config, WebUiConfig
+from emsctl.model import LoadId, Override
 from emsctl.status import ControllerHandle
 from emsctl.store.records import HistoryRow, SampleRecord
 
 
 class UiStore(Protocol):
-    """The store calls the web UI makes (overrides in, history and samples out)."""
-
-    def add_override(
-        self,
-        load: LoadId,
-        mode: Mode,
-        created_by: str,
-        created_at: datetime,
-        expires_at: datetime | None,
-        detected: bool = False,
-    ) -> int: ...
-
-    def clear_override(self, load: LoadId, cleared_by: str, at: datetime) -> object: ...
+    """The store calls the web UI makes: overrides, history and samples out; its own
+    key/value rows (logged-out sessions). Overrides go in through the controller."""
 
     def active_overrides(self, now: datetime) -> Mapping[LoadId, Override]: ...
 
@@ -55,11 +44,21 @@ class UiStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class UiContext:
-    """Kept in `app.extensions["ems"]`; one per application."""
+    """Kept in `app.extensions["ems"]`; one per application.
 
-    config: Config
+    `config` is the controller's, read on every request: after a reload (SIGHUP) the pages
+    show and accept the loads of the new configuration. The servers' own settings (bind,
+    port, session key) are read once at start; changing them needs a restart.
+    """
+
+    #: The web UI's own settings as the server started with them (login, cookies, hosts).
+    webui: WebUiConfig
     store: UiStore
     controller: ControllerHandle
+
+    @property
+    def config(self) -> Config:
+        return self.controller.config
 
     @property
     def tz(self) -> ZoneInfo:
@@ -72,7 +71,7 @@ class UiContext:
 
     @property
     def login_required(self) -> bool:
-        return self.config.webui.password_hash is not None
+        return self.webui.password_hash is not None
 
 
 def ui() -> UiContext:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from emsctl.model import LoadId, Mode
+from emsctl.status import UnknownLoad
 from webui.context import UiContext
 
 #: The duration choices, in the order the page offers them.
@@ -86,22 +87,19 @@ def expiry(ctx: UiContext, duration: object, now: datetime) -> datetime | None:
 def apply_override(
     ctx: UiContext, load_raw: str, mode_raw: object, duration_raw: object, user: str
 ) -> OverrideResult:
-    """Validate, store (or clear) the override and ask the controller for a tick now.
+    """Validate the override and hand it to the controller, which stores it (or clears the
+    load's overrides for Auto) and applies it at a tick it runs now.
 
     Raises OverrideRejected for bad input, StoreError when the database refuses the write.
-    The store logs who set or cleared what.
     """
     load = parse_load(ctx, load_raw)
     mode = parse_mode(mode_raw)
     now = ctx.controller.now()
-    if mode is Mode.AUTO:
-        ctx.store.clear_override(load, cleared_by=user, at=now)
-        result = OverrideResult(load=load, mode=mode, expires_at=None, created_by=user)
-    else:
+    expires = None
+    if mode is not Mode.AUTO:
         expires = expiry(ctx, DEFAULT_DURATION if duration_raw in (None, "") else duration_raw, now)
-        oid = ctx.store.add_override(
-            load, mode, created_by=user, created_at=now, expires_at=expires
-        )
-        result = OverrideResult(load=load, mode=mode, expires_at=expires, created_by=user, id=oid)
-    ctx.controller.request_tick()
-    return result
+    try:
+        oid = ctx.controller.set_override(load, mode, user, expires)
+    except UnknownLoad as exc:  # the configuration changed since the page was drawn
+        raise OverrideRejected(str(exc)) from None
+    return OverrideResult(load=load, mode=mode, expires_at=expires, created_by=user, id=oid)

@@ -276,9 +276,9 @@ def test_a_wall_clock_step_keeps_ticks_timers_and_the_owners_override(
 ) -> None:
     rig.running()
     store = rig.daemon.store
-    assert store is not None
-    now = clock.now()
-    store.add_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", now, now + timedelta(hours=3))
+    ctl = rig.daemon.controller
+    assert store is not None and ctl is not None
+    ctl.set_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", clock.now() + timedelta(hours=3))
     wait_until(lambda: rig.state(LoadId.WB_A) is State.FORCED_OFF, 10, "force off")
     t0 = time.monotonic()
     wall[0] = step

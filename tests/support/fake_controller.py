@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from emsctl import clock
 from emsctl.config import Config
 from emsctl.model import OUTPUT_ON, LoadId, Mode, Snapshot, State
-from emsctl.status import LoadView, StatusReport
+from emsctl.status import LoadView, StatusReport, UnknownLoad
 from emsctl.store import Store
 
 
@@ -140,6 +140,23 @@ class FakeController:
     def publish(self, report: StatusReport | None) -> None:
         with self._lock:
             self._report = report
+
+    def set_override(
+        self, load: LoadId, mode: Mode, by: str, expires_at: datetime | None = None
+    ) -> int | None:
+        """As the real controller: refuse a load not driven, store, then tick."""
+        if load not in self.config.enabled_loads():
+            raise UnknownLoad(f"load {load.value!r} is not driven by the running configuration")
+        now = self.now()
+        oid = None
+        if mode is Mode.AUTO:
+            self.store.clear_override(load, cleared_by=by, at=now)
+        else:
+            oid = self.store.add_override(
+                load, mode, created_by=by, created_at=now, expires_at=expires_at
+            )
+        self.request_tick()
+        return oid
 
     def request_tick(self) -> None:
         with self._lock:

@@ -15,7 +15,8 @@ from emsctl.controller import Controller, Devices
 from emsctl.metrics import Metrics
 from emsctl.model import LoadId, LoadReading, Mode, Snapshot, State
 from emsctl.site import Site
-from emsctl.store import Store, StoreListener
+from emsctl.status import UnknownLoad
+from emsctl.store import Store, StoreError, StoreListener
 
 T0 = datetime(2026, 5, 10, 9, 0, tzinfo=UTC)
 
@@ -171,15 +172,50 @@ def test_dry_run_decides_and_records_but_switches_nothing(store: Store) -> None:
     assert any(getattr(c, "dry_run", False) for c in cmds)
 
 
-def test_override_written_to_the_store_reaches_the_site_on_the_next_tick(store: Store) -> None:
+def test_an_override_is_stored_at_once_and_applied_at_the_next_tick(store: Store) -> None:
     rig = Rig(store)
     rig.minutes(1)
-    store.add_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now, rig.now + timedelta(hours=1))
-    rig.ctl.request_tick()
+    oid = rig.ctl.set_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now + timedelta(hours=1))
+    # Stored before the call returns (a crash now keeps it), applied at the next tick's start.
+    assert oid is not None
+    assert store.active_overrides(rig.now)[LoadId.WB_A].mode is Mode.FORCE_OFF
+    assert rig.ctl.site.status(LoadId.WB_A).state is not State.FORCED_OFF
     assert rig.ctl.wake.is_set()
     rig.minutes(1)
     assert rig.ctl.site.status(LoadId.WB_A).state is State.FORCED_OFF
-    store.clear_override(LoadId.WB_A, "owner", rig.now)
+    rig.ctl.set_override(LoadId.WB_A, Mode.AUTO, "owner")
+    assert LoadId.WB_A not in store.active_overrides(rig.now)
+    rig.minutes(1)
+    assert rig.ctl.site.status(LoadId.WB_A).state is not State.FORCED_OFF
+
+
+def test_overrides_are_not_read_back_from_the_store_every_tick(store: Store) -> None:
+    """The store is the record, the controller the way in: a row written behind its back
+    (only the web UI wrote overrides, and it now calls the controller) changes nothing."""
+    rig = Rig(store)
+    rig.minutes(1)
+    store.add_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now, None)
+    rig.minutes(2)
+    assert rig.ctl.site.status(LoadId.WB_A).state is not State.FORCED_OFF
+
+
+def test_an_override_for_a_load_not_driven_is_refused_and_nothing_is_stored(
+    store: Store,
+) -> None:
+    rig = Rig(store)  # dhw and wb_b are disabled in this config
+    with pytest.raises(UnknownLoad, match="'wb_b' is not driven by the running configuration"):
+        rig.ctl.set_override(LoadId.WB_B, Mode.FORCE_ON, "owner")
+    assert store.active_overrides(rig.now) == {}
+
+
+def test_an_override_the_store_refuses_changes_nothing(store: Store) -> None:
+    rig = Rig(store)
+    rig.minutes(1)
+    store.close()  # every write fails from here on
+    with pytest.raises(StoreError):
+        rig.ctl.set_override(LoadId.WB_A, Mode.FORCE_OFF, "owner")
+    rig.store = Store.temporary()
+    rig.ctl.store = rig.store
     rig.minutes(1)
     assert rig.ctl.site.status(LoadId.WB_A).state is not State.FORCED_OFF
 
@@ -194,7 +230,8 @@ def test_a_person_switching_is_stored_as_a_detected_override_and_auto_ends_it(
     assert rig.ctl.site.status(LoadId.WB_A).state is State.MANUAL
     recs = store.override_records(rig.now, active_only=True)
     assert [(r.load, r.mode, r.detected) for r in recs] == [(LoadId.WB_A, Mode.FORCE_ON, True)]
-    store.clear_override(LoadId.WB_A, "owner", rig.now)  # the owner presses Auto
+    rig.ctl.end_manual(LoadId.WB_A, "owner")  # the owner presses Auto
+    assert store.override_records(rig.now, active_only=True) == []
     rig.minutes(1)
     assert rig.ctl.site.status(LoadId.WB_A).state is not State.MANUAL
 
@@ -232,9 +269,7 @@ def test_a_timed_override_that_runs_out_is_recorded_as_ended_not_as_the_owners_d
 ) -> None:
     rig = Rig(store)
     rig.minutes(1)
-    store.add_override(
-        LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now, rig.now + timedelta(minutes=5)
-    )
+    rig.ctl.set_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now + timedelta(minutes=5))
     rig.minutes(8)
     assert rig.ctl.site.status(LoadId.WB_A).state is not State.FORCED_OFF
     reasons = _reasons_of(store, LoadId.WB_A, rig.now)

@@ -115,7 +115,7 @@ def test_steps_change_no_decision_and_no_duration(store: Store, steps: dict) -> 
 def test_the_owners_force_off_survives_a_step_back(store: Store) -> None:
     rig = SteppingRig(store)
     rig.minutes(1)
-    store.add_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now, rig.now + 4 * HOUR)
+    rig.ctl.set_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now + 4 * HOUR)
     rig.minutes(2)
     assert rig.state(LoadId.WB_A) is State.FORCED_OFF
     rig.step_wall(-HOUR)

@@ -75,9 +75,7 @@ def test_a_deleted_database_is_made_anew_with_the_state_a_restart_needs(
     db = tmp_path / "ems.db"
     rig.collector.values["compressor_w"] = 2000.0  # the compressor works: no early release
     rig.minutes(12)  # SG-Ready runs on the EMS's decision
-    rig.store.add_override(
-        LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now, rig.now + timedelta(hours=4)
-    )
+    rig.ctl.set_override(LoadId.WB_A, Mode.FORCE_OFF, "owner", rig.now + timedelta(hours=4))
     rig.minutes(2)
     assert rig.ctl.site.status(LoadId.SG_READY).state is State.ON
     assert rig.ctl.site.status(LoadId.WB_A).state is State.FORCED_OFF
