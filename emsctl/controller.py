@@ -15,7 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from emsctl import clock
-from emsctl.adapters.base import Actuator, AdapterError, AuthFailed, Collector, ForecastSource
+from emsctl.adapters.base import (
+    Actuator,
+    AdapterError,
+    AuthFailed,
+    CloudUsage,
+    Collector,
+    ForecastSource,
+)
 from emsctl.config import Config
 from emsctl.model import (
     OUTPUT_ON,
@@ -97,6 +104,12 @@ class MetricsPort(Protocol):
     def count_error(self, where: str, kind: str) -> None: ...
 
     def count_command(self, load: LoadId, ok: bool) -> None: ...
+
+    def count_tick_failure(self) -> None: ...
+
+    def set_store_failures(self, n: int) -> None: ...
+
+    def set_cloud(self, service: str, calls: int, budget_remaining: int | None = None) -> None: ...
 
 
 @dataclass
@@ -348,16 +361,11 @@ class Controller:
 
     def _cloud_metrics(self) -> None:
         """Call counts of the cloud adapters (they keep plain counters of their own)."""
-        set_cloud = getattr(self.metrics, "set_cloud", None)
-        if set_cloud is None:
+        if self.metrics is None:
             return
-        dhw = self.devices.actuators.get(LoadId.DHW)
-        calls = getattr(dhw, "calls_total", None)
-        if calls is not None:
-            set_cloud("viessmann", sum(calls.values()), getattr(dhw, "budget_remaining", None))
-        fc_calls = getattr(self.devices.forecast, "calls_total", None)
-        if fc_calls is not None:
-            set_cloud("forecast_solar", sum(fc_calls.values()))
+        for device in (self.devices.actuators.get(LoadId.DHW), self.devices.forecast):
+            if isinstance(device, CloudUsage):
+                self.metrics.set_cloud(device.cloud_service, device.calls_made, device.budget_left)
 
     def _error(self, errors: dict[str, str], where: str, exc: AdapterError) -> None:
         errors[where] = str(exc)

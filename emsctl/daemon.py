@@ -262,12 +262,10 @@ class Daemon:
             ctl.tick()
         except Exception:  # one bad tick must not end the service
             log.exception("tick failed; the next one runs as scheduled")
-            if ctl.metrics is not None and hasattr(ctl.metrics, "count_tick_failure"):
+            if ctl.metrics is not None:
                 ctl.metrics.count_tick_failure()
         if ctl.metrics is not None and self.store is not None:
-            set_failures = getattr(ctl.metrics, "set_store_failures", None)
-            if set_failures is not None:
-                set_failures(self.store.failures)
+            ctl.metrics.set_store_failures(self.store.failures)
 
     def _reload(self) -> Config:
         """Read the config file again and hand it to the controller (from its next tick on).

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from statemachine import State as MachineState
+
 from emsctl.config import Config
 from emsctl.engine import evaluate
 from emsctl.machines import LoadMachine, LoadModel
@@ -318,11 +320,21 @@ class _Recorder:
         self.load = load
 
     def after_transition(
-        self, event: str, source: object, target: object, verdict: Verdict, now: datetime
+        self,
+        event: str,
+        source: MachineState,
+        target: MachineState,
+        verdict: Verdict,
+        now: datetime,
     ) -> None:
-        src = getattr(source, "value", str(source))
-        dst = getattr(target, "value", str(target))
-        self.site._record(self.load, src, dst, event=str(event), verdict=verdict, now=now)
+        self.site._record(
+            self.load,
+            str(source.value),
+            str(target.value),
+            event=str(event),
+            verdict=verdict,
+            now=now,
+        )
 
 
 def _shifted(at: datetime | None, step: timedelta) -> datetime | None:

@@ -42,7 +42,7 @@ CSP = (
 
 def state_dir(config: Config, store: UiStore) -> Path | None:
     """Where the secret key lives: the directory of the database (None for an in-memory one)."""
-    path = str(getattr(store, "path", None) or config.store.path)
+    path = store.path or config.store.path
     if path == ":memory:" or not path:
         return None
     return Path(path).resolve().parent

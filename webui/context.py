@@ -24,6 +24,9 @@ class UiStore(Protocol):
     """The store calls the web UI makes: overrides, history and samples out; its own
     key/value rows (logged-out sessions). Overrides go in through the controller."""
 
+    #: The database file (":memory:" for a temporary one): the web UI's key lives beside it.
+    path: str
+
     def active_overrides(self, now: datetime) -> Mapping[LoadId, Override]: ...
 
     def history(

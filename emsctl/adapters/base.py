@@ -85,6 +85,27 @@ class Actuator(Protocol):
 
 
 @runtime_checkable
+class CloudUsage(Protocol):
+    """A cloud client that counts its calls (`ems_cloud_calls`; Viessmann's daily budget
+    also as `ems_viessmann_budget_remaining`)."""
+
+    @property
+    def cloud_service(self) -> str:
+        """The metric's `service` label: "viessmann", "forecast_solar"."""
+        ...
+
+    @property
+    def calls_made(self) -> int:
+        """HTTP calls made since start, whatever their outcome."""
+        ...
+
+    @property
+    def budget_left(self) -> int | None:
+        """Calls left of a daily budget (None: no budget)."""
+        ...
+
+
+@runtime_checkable
 class ForecastSource(Protocol):
     """The strategic layer's PV forecast (cached; None when there is no usable one)."""
 

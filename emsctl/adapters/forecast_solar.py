@@ -283,6 +283,15 @@ class ForecastSolar:
 
     # ------------------------------------------------------------------ ForecastSource
 
+    # CloudUsage (emsctl.adapters.base)
+    cloud_service = "forecast_solar"
+    #: The service limits calls per hour, which the CallBudget keeps; no daily budget to show.
+    budget_left = None
+
+    @property
+    def calls_made(self) -> int:
+        return sum(self.calls_total.values())
+
     def forecast(self, now: datetime) -> Forecast | None:
         """Fetch when due (errors are logged, never raised), then answer from the cache."""
         with self._lock:

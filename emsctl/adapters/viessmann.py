@@ -631,6 +631,17 @@ class ViessmannDhw:
     def budget_remaining(self) -> int:
         return self.client.budget_remaining()
 
+    # CloudUsage (emsctl.adapters.base)
+    cloud_service = "viessmann"
+
+    @property
+    def calls_made(self) -> int:
+        return sum(self.client.calls_total.values())
+
+    @property
+    def budget_left(self) -> int | None:
+        return self.client.budget_remaining()
+
     @property
     def target(self) -> DhwTarget | None:
         return self._target

@@ -143,8 +143,8 @@ def _transition_row(t: Transition) -> dict[str, Any]:
         "reasons": json.dumps(list(t.reasons), ensure_ascii=False),
         "output_on": _output_on(t),
         "measurements": _compact(t.measurements),
-        # The machine's own end of this state, when the model carries it.
-        "until": getattr(t, "until", None),
+        # Kept for a state's planned end; transitions do not carry one (yet).
+        "until": None,
     }
 
 
@@ -727,7 +727,7 @@ class Store:
             )
             .values(cleared_at=at, cleared_by=by)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return int(result.rowcount or 0)
 
     def shift_overrides(self, step: timedelta, now: datetime) -> int:
         """Move the overrides in force by a wall-clock step (`now` is after the step).

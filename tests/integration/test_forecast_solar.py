@@ -15,7 +15,7 @@ import pytest
 from freezegun import freeze_time
 
 from emsctl import clock
-from emsctl.adapters.base import BadResponse, RateLimited
+from emsctl.adapters.base import BadResponse, CloudUsage, RateLimited
 from emsctl.adapters.forecast_solar import ForecastSolar
 from emsctl.adapters.statestore import MemoryStateStore
 from emsctl.cli import main
@@ -101,6 +101,9 @@ def test_public_endpoint_takes_one_call_per_plane_and_adds_them(
         "/estimate/52.16/4.47/30/0/1",
         "/estimate/52.16/4.47/30/90/2",
     ]
+    # What `ems_cloud_calls{service="forecast_solar"}` shows.
+    assert isinstance(src, CloudUsage)
+    assert (src.cloud_service, src.calls_made, src.budget_left) == ("forecast_solar", 2, None)
     src.close()
 
 

@@ -11,7 +11,7 @@ import pytest
 from freezegun import freeze_time
 
 from emsctl import clock
-from emsctl.adapters.base import BadResponse, DeviceUnreachable, RateLimited
+from emsctl.adapters.base import BadResponse, CloudUsage, DeviceUnreachable, RateLimited
 from emsctl.adapters.statestore import MemoryStateStore
 from emsctl.adapters.viessmann import NOT_EXECUTABLE_HOLD, ViessmannDhw
 from emsctl.config import Config
@@ -85,6 +85,10 @@ def test_boost_writes_whole_degrees_and_restore_writes_normal(
         assert emu.target == 50
         assert _writes(emu) == [60, 50]
         assert dhw.writes_total == 2
+        # What `ems_cloud_calls{service="viessmann"}` and the budget gauge show.
+        assert isinstance(dhw, CloudUsage) and dhw.cloud_service == "viessmann"
+        assert dhw.calls_made == sum(dhw.calls_total.values()) >= 3
+        assert dhw.budget_left == config.viessmann.daily_budget - dhw.calls_made
     dhw.close()
 
 

@@ -329,3 +329,31 @@ def test_a_failing_command_is_logged_once_until_it_works_again(
     with caplog.at_level("INFO", logger="emsctl.site"):
         rig.minutes(2)
     assert any("worked again" in r.getMessage() for r in caplog.records)
+
+
+class CloudRelay(FakeRelay):
+    """A device behind a cloud that counts its calls (emsctl.adapters.base.CloudUsage)."""
+
+    cloud_service = "viessmann"
+    calls_made = 7
+    budget_left = 1443
+
+
+class CloudForecast:
+    cloud_service = "forecast_solar"
+    calls_made = 3
+    budget_left = None
+
+    def forecast(self, now: datetime) -> None:
+        return None
+
+
+def test_the_cloud_clients_call_counts_are_exported(store: Store) -> None:
+    rig = Rig(store)
+    rig.ctl.devices.actuators[LoadId.DHW] = CloudRelay(LoadId.DHW)
+    rig.ctl.devices.forecast = CloudForecast()  # type: ignore[assignment]
+    rig.minutes(1)
+    text = rig.metric_text()
+    assert 'ems_cloud_calls{service="viessmann"} 7.0' in text
+    assert 'ems_cloud_calls{service="forecast_solar"} 3.0' in text
+    assert "ems_viessmann_budget_remaining 1443.0" in text
