@@ -381,7 +381,7 @@ class Controller:
         if next_config is not None:
             self._reconfigure(*next_config, now)
         for load, override in changes:
-            if load in self.site.models:
+            if load in self.site.loads:
                 self.site.set_override(load, override, now)
 
     def _reconfigure(self, config: Config, devices: Devices | None, now: datetime) -> None:
@@ -410,12 +410,12 @@ class Controller:
 
     def _read_all(self, errors: dict[str, str]) -> dict[LoadId, LoadReading]:
         readings: dict[LoadId, LoadReading] = {}
-        for load, model in self.site.models.items():
+        for load, record in self.site.statuses().items():
             if load not in self.devices.actuators:
                 # No device to ask: the load is whatever the EMS decided (decide-only loads).
-                on = model.commanded_on
+                on = record.commanded_on
                 if on is None:
-                    on = State(model.state) in OUTPUT_ON
+                    on = record.state in OUTPUT_ON
                 readings[load] = LoadReading(relay_on=on, source="ems")
         for load, actuator in self.devices.actuators.items():
             try:
@@ -472,17 +472,17 @@ class Controller:
             return
         for t in transitions:
             if t.event == Event.DETECT_MANUAL.value:
-                model = self.site.models[t.load]
-                reading = model.reading
-                on = bool(reading and reading.relay_on)
-                source = reading.source if reading and reading.source else "device"
+                record = self.site.status(t.load)
+                reading = record.reading
+                on = bool(reading.relay_on)
+                source = reading.source or "device"
                 try:
                     self.store.add_override(
                         t.load,
                         Mode.FORCE_ON if on else Mode.FORCE_OFF,
                         f"by hand ({source})",
                         now,
-                        model.manual_until,
+                        record.manual_until,
                         detected=True,
                         note="; ".join(t.reasons),
                     )

@@ -13,12 +13,12 @@ from emsctl.machines import LoadMachine
 
 def mermaid() -> str:
     """The machine's states and transitions (event [guards]) as Mermaid source."""
-    lines = ["stateDiagram-v2", f"    [*] --> {LoadMachine.initial_state.id}"]
+    lines = ["stateDiagram-v2", f"    [*] --> {LoadMachine.initial_state.value}"]
     for state in LoadMachine.states:
         for t in state.transitions:
             guards = [str(c) for c in t.cond] if t.cond else []
             label = t.event + (f" [{', '.join(guards)}]" if guards else "")
-            lines.append(f"    {t.source.id} --> {t.target.id}: {label}")
+            lines.append(f"    {t.source.value} --> {t.target.value}: {label}")
     return "\n".join(lines) + "\n"
 
 

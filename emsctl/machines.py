@@ -3,38 +3,22 @@
 Relay loads and the DHW setpoint load share one machine: they behave the same at the state
 level, and what differs (dead-man renewals, write intervals) lives in the commands/actuators.
 
-The machines hold state and timestamps on a `LoadModel`; they never read the wall clock (every
-event carries `now`) and never do I/O (persistence attaches as a listener).
+The machines hold state and timestamps on the load's one record (`LoadStatus`, its `state` a
+`State`); they never read the wall clock (every event carries `now`) and never do I/O
+(persistence attaches as a listener).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from statemachine import State as S
+from statemachine import State as MachineState
 from statemachine import StateMachine
+from statemachine.states import States
 
 from emsctl.config import LoadConfig
-from emsctl.model import OUTPUT_ON, LoadId, LoadReading, Override, Release, State, Verdict
-
-
-@dataclass
-class LoadModel:
-    """The persisted facts of one load; the machine keeps `state` here."""
-
-    load: LoadId
-    state: str
-    since: datetime
-    on_since: datetime | None = None
-    off_since: datetime | None = None
-    cooldown_until: datetime | None = None
-    manual_until: datetime | None = None
-    commanded_on: bool | None = None
-    command_pending: bool = False
-    override: Override | None = None
-    reading: LoadReading | None = None
+from emsctl.model import OUTPUT_ON, LoadStatus, Release, State, Verdict
 
 
 class LoadMachine(StateMachine):
@@ -42,82 +26,52 @@ class LoadMachine(StateMachine):
 
     Hysteresis is the time spent in `arming` (on_delay_s) and `disarming` (off_delay_s);
     minimum runtime guards leaving `on`/`disarming` except by brake, early release or a person.
+
+    A `StateMachine`, not a `StateChart`: the machine is flat (no compound or parallel
+    states), and an error in a guard or callback must raise where it happens rather than
+    become an `error.execution` event (StateChart's default); events that do not apply in a
+    state are ignored (the engine may name one a guard then refuses).
     """
 
     allow_event_without_transition = True
 
-    off = S("off", value="off", initial=True)
-    arming = S("arming", value="arming")
-    on = S("on", value="on")
-    disarming = S("disarming", value="disarming")
-    cooldown = S("cooldown", value="cooldown")
-    manual = S("manual", value="manual")
-    forced_on = S("forced on", value="forced_on")
-    forced_off = S("forced off", value="forced_off")
-    unavailable = S("unavailable", value="unavailable")
+    _ = States.from_enum(State, initial=State.OFF)
 
-    arm = off.to(arming)
-    cancel_arm = arming.to(off)
-    start = arming.to(on, cond=["on_delay_elapsed", "min_off_elapsed"])
-    weaken = on.to(disarming)
-    recover = disarming.to(on)
-    shed = disarming.to(off, cond=["off_delay_elapsed", "min_on_elapsed"]) | on.to(
-        off, cond=["is_failsafe", "min_on_elapsed"]
+    arm = _.OFF.to(_.ARMING)
+    cancel_arm = _.ARMING.to(_.OFF)
+    start = _.ARMING.to(_.ON, cond=["on_delay_elapsed", "min_off_elapsed"])
+    weaken = _.ON.to(_.DISARMING)
+    recover = _.DISARMING.to(_.ON)
+    shed = _.DISARMING.to(_.OFF, cond=["off_delay_elapsed", "min_on_elapsed"]) | _.ON.to(
+        _.OFF, cond=["is_failsafe", "min_on_elapsed"]
     )
-    release = on.to(cooldown, cond="is_early_release") | disarming.to(
-        cooldown, cond="is_early_release"
+    release = _.COOLDOWN.from_(_.ON, _.DISARMING, cond="is_early_release")
+    brake = _.OFF.from_(_.ON, _.DISARMING, _.FORCED_ON)
+    cooldown_end = _.COOLDOWN.to(_.OFF, cond="cooldown_over")
+    # A person's hand, the owner's overrides and a lost device reach a load in any state the
+    # EMS drives or holds.
+    detect_manual = _.MANUAL.from_(
+        _.OFF, _.ARMING, _.ON, _.DISARMING, _.COOLDOWN, _.FORCED_ON, _.FORCED_OFF
     )
-    brake = on.to(off) | disarming.to(off) | forced_on.to(off)
-    cooldown_end = cooldown.to(off, cond="cooldown_over")
-    detect_manual = (
-        off.to(manual)
-        | arming.to(manual)
-        | on.to(manual)
-        | disarming.to(manual)
-        | cooldown.to(manual)
-        | forced_on.to(manual)
-        | forced_off.to(manual)
-    )
-    manual_end = manual.to(on, cond="relay_is_on") | manual.to(off)
-    force_on = (
-        off.to(forced_on)
-        | arming.to(forced_on)
-        | on.to(forced_on)
-        | disarming.to(forced_on)
-        | cooldown.to(forced_on)
-        | forced_off.to(forced_on)
-    )
-    force_off = (
-        off.to(forced_off)
-        | arming.to(forced_off)
-        | on.to(forced_off)
-        | disarming.to(forced_off)
-        | cooldown.to(forced_off)
-        | forced_on.to(forced_off)
-    )
-    auto = forced_on.to(on) | forced_off.to(off)
-    lose = (
-        off.to(unavailable)
-        | arming.to(unavailable)
-        | on.to(unavailable)
-        | disarming.to(unavailable)
-        | cooldown.to(unavailable)
-        | manual.to(unavailable)
-        | forced_on.to(unavailable)
-        | forced_off.to(unavailable)
+    manual_end = _.MANUAL.to(_.ON, cond="relay_is_on") | _.MANUAL.to(_.OFF)
+    force_on = _.FORCED_ON.from_(_.OFF, _.ARMING, _.ON, _.DISARMING, _.COOLDOWN, _.FORCED_OFF)
+    force_off = _.FORCED_OFF.from_(_.OFF, _.ARMING, _.ON, _.DISARMING, _.COOLDOWN, _.FORCED_ON)
+    auto = _.FORCED_ON.to(_.ON) | _.FORCED_OFF.to(_.OFF)
+    lose = _.UNAVAILABLE.from_(
+        _.OFF, _.ARMING, _.ON, _.DISARMING, _.COOLDOWN, _.MANUAL, _.FORCED_ON, _.FORCED_OFF
     )
     # A device that still runs what the EMS commanded before it was lost (the DHW boost
     # after a restored login, a relay whose dead-man timer has not run out) goes on
     # running: switching it off to start it again would cost a cycle.
-    regain = unavailable.to(on, cond="runs_our_command") | unavailable.to(off)
+    regain = _.UNAVAILABLE.to(_.ON, cond="runs_our_command") | _.UNAVAILABLE.to(_.OFF)
 
-    def __init__(self, model: LoadModel, cfg: LoadConfig, listeners: list[Any] | None = None):
+    def __init__(self, model: LoadStatus, cfg: LoadConfig, listeners: list[Any] | None = None):
         self.cfg = cfg
         super().__init__(model=model, state_field="state", listeners=listeners or [])
 
     @property
-    def load_model(self) -> LoadModel:
-        m: LoadModel = self.model
+    def load_model(self) -> LoadStatus:
+        m: LoadStatus = self.model
         return m
 
     # -- guards: timers ------------------------------------------------------------------
@@ -153,19 +107,20 @@ class LoadMachine(StateMachine):
         return verdict.release in (Release.COMPRESSOR_IDLE, Release.CAR_NOT_CHARGING)
 
     def relay_is_on(self) -> bool:
-        reading = self.load_model.reading
-        return reading is not None and reading.relay_on is True
+        return self.load_model.reading.relay_on is True
 
     def runs_our_command(self) -> bool:
         return self.relay_is_on() and self.load_model.commanded_on is True
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def after_transition(self, source: S, target: S, verdict: Verdict, now: datetime) -> None:
+    def after_transition(
+        self, source: MachineState, target: MachineState, verdict: Verdict, now: datetime
+    ) -> None:
         m = self.load_model
         # A load adopted from a person's manual switching starts its runtime at adoption.
-        was_on = State(source.value) in OUTPUT_ON
-        is_on = State(target.value) in OUTPUT_ON
+        was_on = source.value in OUTPUT_ON
+        is_on = target.value in OUTPUT_ON
         m.since = now
         if target.value == State.UNAVAILABLE:
             # The run's start is kept: a run the device goes on with resumes on regain with

@@ -126,11 +126,13 @@ class Override:
         return self.mode is not Mode.AUTO and (self.expires_at is None or now < self.expires_at)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LoadStatus:
-    """Everything the engine needs to know about one load besides the house's measurements.
+    """The one record of a load: its machine's state and timers, the owner's override and the
+    device's last reading — everything the engine needs besides the house's measurements.
 
-    Built by the coordinator from the load's machine and actuator each tick.
+    The site's machine keeps it current (it is the machine's model); everyone else gets a copy
+    (`Site.status`) or reads it through a read-only view (`Site.views`).
     """
 
     load: LoadId
@@ -232,6 +234,12 @@ class Verdict:
     @property
     def reason(self) -> str:
         return "; ".join(self.reasons)
+
+    @classmethod
+    def by_people(cls, load: LoadId, event: Event, reason: str) -> Verdict:
+        """A transition the owner asks for outside the engine's evaluation (Auto pressed):
+        the machine and the record keep it with this reason."""
+        return cls(load, event, False, True, (reason,), 0.0, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Protocol
 
 from statemachine import State as MachineState
 
 from emsctl.config import Config
 from emsctl.engine import evaluate
-from emsctl.machines import LoadMachine, LoadModel
+from emsctl.machines import LoadMachine
 from emsctl.model import (
     OUTPUT_ON,
     UNKNOWN_READING,
@@ -54,6 +55,22 @@ class TickResult:
 _KEY_MEASUREMENTS = ("grid_w", "soc_pct", "pv_w", "battery_w", "compressor_w", "outdoor_c")
 
 
+class LoadFacts(Protocol):
+    """A load's record, read-only: what the replay's quiet-tick check reads."""
+
+    @property
+    def state(self) -> State: ...
+
+    @property
+    def override(self) -> Override | None: ...
+
+    @property
+    def command_pending(self) -> bool: ...
+
+    @property
+    def cooldown_until(self) -> datetime | None: ...
+
+
 class Site:
     """The loads of one house and their machines."""
 
@@ -76,53 +93,41 @@ class Site:
         self._logged_notes: set[str] = set()
         #: Loads whose last command failed: the failure is logged once per episode.
         self._failing: set[LoadId] = set()
-        self.models: dict[LoadId, LoadModel] = {}
+        self._records: dict[LoadId, LoadStatus] = {}
         self.machines: dict[LoadId, LoadMachine] = {}
         restored = restored or {}
         for load in config.enabled_loads():
             cfg = config.loads.get(load)
             st = restored.get(load)
-            model = LoadModel(load=load, state=State.OFF.value, since=now)
+            record = LoadStatus(load=load, state=State.OFF, since=now)
             if st is not None:
-                model = LoadModel(
-                    load=load,
-                    state=st.state.value,
-                    since=st.since,
-                    on_since=st.on_since,
-                    off_since=st.off_since,
-                    cooldown_until=st.cooldown_until,
-                    manual_until=st.manual_until,
-                    commanded_on=st.commanded_on,
-                    override=st.override,
-                )
-                if st.state in OUTPUT_ON and model.on_since is None:
+                # The reading and a command in flight belong to the process that ended.
+                record = replace(st, reading=UNKNOWN_READING, command_pending=False)
+                if st.state in OUTPUT_ON and record.on_since is None:
                     # A run restored without its start: count it from the state's entry,
                     # never from now (that would restart its minimum runtime).
-                    model.on_since = st.since
-            self.models[load] = model
-            self.machines[load] = LoadMachine(model, cfg, listeners=[_Recorder(self, load)])
+                    record.on_since = st.since
+            self._records[load] = record
+            self.machines[load] = LoadMachine(record, cfg, listeners=[_Recorder(self, load)])
 
     # -- queries ---------------------------------------------------------------------------
 
+    @property
+    def loads(self) -> list[LoadId]:
+        """The loads this site drives, in priority order."""
+        return list(self._records)
+
     def status(self, load: LoadId) -> LoadStatus:
-        m = self.models[load]
-        return LoadStatus(
-            load=load,
-            state=State(m.state),
-            since=m.since,
-            reading=m.reading or UNKNOWN_READING,
-            on_since=m.on_since,
-            off_since=m.off_since,
-            commanded_on=m.commanded_on,
-            command_pending=m.command_pending,
-            cooldown_until=m.cooldown_until,
-            manual_until=m.manual_until,
-            override=m.override,
-        )
+        """A copy of the load's record: changing it changes nothing here."""
+        return replace(self._records[load])
+
+    def views(self) -> Mapping[LoadId, LoadFacts]:
+        """The live records, read-only (for the replay's hot path, which must not copy)."""
+        return MappingProxyType(self._records)
 
     def rebase(self, step: timedelta) -> None:
         """Shift every stored time by a wall-clock step, so that durations stay as they were."""
-        for m in self.models.values():
+        for m in self._records.values():
             m.since += step
             m.on_since = _shifted(m.on_since, step)
             m.off_since = _shifted(m.off_since, step)
@@ -137,7 +142,7 @@ class Site:
         self.watch = {k: t + step for k, t in self.watch.items()}
 
     def statuses(self) -> dict[LoadId, LoadStatus]:
-        return {load: self.status(load) for load in self.models}
+        return {load: self.status(load) for load in self._records}
 
     # -- the tick --------------------------------------------------------------------------
 
@@ -146,13 +151,13 @@ class Site:
     ) -> TickResult:
         """Evaluate, step the machines, and say which outputs must change."""
         self._snapshot = snapshot
-        for load, model in self.models.items():
+        for load, model in self._records.items():
             reading = readings.get(load, UNKNOWN_READING)
             if self.dry_run and reading.relay_on is not None:
                 # Nothing is switched in a dry run: pretend the device follows our commands.
                 expected = model.commanded_on
                 if expected is None:
-                    expected = State(model.state) in OUTPUT_ON
+                    expected = model.state in OUTPUT_ON
                 reading = replace(reading, relay_on=expected, foreign_setpoint=None)
             model.reading = reading
             if model.override is not None and not model.override.active(now):
@@ -181,8 +186,8 @@ class Site:
     def commands(self) -> list[Command]:
         """Outputs to apply: changes, plus dead-man renewals of running relays."""
         out: list[Command] = []
-        for load, m in self.models.items():
-            state = State(m.state)
+        for load, m in self._records.items():
+            state = m.state
             if state in (State.MANUAL, State.UNAVAILABLE):
                 continue
             want = state in OUTPUT_ON
@@ -190,7 +195,7 @@ class Site:
             relay = cfg.kind is LoadKind.RELAY
             deadman = cfg.device.deadman_s if (relay and want and cfg.device.deadman_s) else None
             reason = self._reason(load)
-            if m.commanded_on is None and m.reading is not None and m.reading.relay_on == want:
+            if m.commanded_on is None and m.reading.relay_on == want:
                 m.commanded_on = want  # the device already is where we want it
             if m.commanded_on != want:
                 out.append(Command(load=load, on=want, reason=reason, deadman_s=deadman))
@@ -222,7 +227,7 @@ class Site:
         now: datetime,
     ) -> None:
         """The actuator's outcome for `command` (reading after switching, or the error)."""
-        m = self.models[load]
+        m = self._records[load]
         m.command_pending = False
         if error is None and (reading is None or reading.relay_on == command.on):
             m.commanded_on = command.on
@@ -254,34 +259,18 @@ class Site:
         AUTO also ends a detected manual hold: the owner has looked at it. `reason` is what
         the transition back to automatic records (an override whose time ran out says so).
         """
-        m = self.models[load]
+        m = self._records[load]
         if override is None or override.mode is Mode.AUTO:
             m.override = None
-            if State(m.state) is State.MANUAL:
-                verdict = Verdict(
-                    load=load,
-                    event=Event.MANUAL_END,
-                    start_ok=False,
-                    keep_ok=True,
-                    reasons=(reason,),
-                    gate_pct=0.0,
-                    surplus_w=None,
+            if m.state is State.MANUAL:
+                self._send(
+                    load, Event.MANUAL_END, Verdict.by_people(load, Event.MANUAL_END, reason), now
                 )
-                self._send(load, Event.MANUAL_END, verdict, now)
-            elif State(m.state) in (State.FORCED_ON, State.FORCED_OFF):
-                verdict = Verdict(
-                    load=load,
-                    event=Event.AUTO,
-                    start_ok=False,
-                    keep_ok=True,
-                    reasons=(reason,),
-                    gate_pct=0.0,
-                    surplus_w=None,
-                )
-                self._send(load, Event.AUTO, verdict, now)
+            elif m.state in (State.FORCED_ON, State.FORCED_OFF):
+                self._send(load, Event.AUTO, Verdict.by_people(load, Event.AUTO, reason), now)
         else:
             m.override = override
-            if State(m.state) is State.MANUAL:
+            if m.state is State.MANUAL:
                 # The owner's explicit choice ends the hold; the override applies next step.
                 m.manual_until = now
         return self._flush()

@@ -14,17 +14,8 @@ from emsctl.model import Mode, State
 #: Shown for a value that is not there at all.
 DASH = units.DASH
 
-STATE_LABELS: dict[str, str] = {
-    State.OFF: "off",
-    State.ARMING: "arming",
-    State.ON: "on",
-    State.DISARMING: "disarming",
-    State.COOLDOWN: "cooldown",
-    State.MANUAL: "manual",
-    State.FORCED_ON: "forced on",
-    State.FORCED_OFF: "forced off",
-    State.UNAVAILABLE: "unavailable",
-}
+#: "forced on" for forced_on: the states as the machine declares them (emsctl.model.State).
+STATE_LABELS: dict[str, str] = {state: state.value.replace("_", " ") for state in State}
 
 MODE_LABELS: dict[str, str] = {
     Mode.AUTO: "Auto",

@@ -110,9 +110,9 @@ def run_baseline(
     return RunResult("baseline", kpis(plant, config.tariff), plant, wall, trace=trace)
 
 
-_OFF = State.OFF.value
-_ON = State.ON.value
-_COOLDOWN = State.COOLDOWN.value
+_OFF = State.OFF
+_ON = State.ON
+_COOLDOWN = State.COOLDOWN
 
 #: Events that may end a run before its minimum runtime (docs/decision-logic.md rules 5, 6, 10, 11).
 _EARLY = frozenset({"release", "brake"})
@@ -221,7 +221,7 @@ class QuietTicks:
         surplus = -grid + (battery or 0.0)
         shift = -1.0  # computed once, when first needed
         minute = -1
-        models = self.site.models
+        models = self.site.views()
         renew = self.renew
         renew.clear()
         for load, cfg, window in self.loads:

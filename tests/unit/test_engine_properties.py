@@ -183,7 +183,7 @@ def play(name: str, start_hour: int, plan: list[Regime]) -> list[Tick]:
         if r.deadman_runs_out is not None and devices.relay[r.deadman_runs_out]:
             devices.relay[r.deadman_runs_out] = False
             devices.source[r.deadman_runs_out] = "timer"
-        if r.override is not None and r.override[0] in site.models:
+        if r.override is not None and r.override[0] in site.loads:
             load, mode, minutes = r.override
             expires = None if minutes is None else now + timedelta(minutes=minutes)
             site.set_override(load, Override(mode, created_at=now, expires_at=expires), now)

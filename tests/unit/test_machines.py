@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from emsctl.machines import LoadMachine, LoadModel
-from emsctl.model import Event, LoadId, LoadReading, Release, State, Verdict
+from emsctl.machines import LoadMachine
+from emsctl.model import Event, LoadId, LoadReading, LoadStatus, Release, State, Verdict
 
 from .corekit import CFG, T0, WA, s
 
@@ -44,7 +44,7 @@ class _Listener:
 
 def machine(state: State = State.OFF, **fields: Any) -> LoadMachine:
     fields.setdefault("since", HOUR_AGO)
-    return LoadMachine(LoadModel(load=WA, state=state.value, **fields), WA_CFG)
+    return LoadMachine(LoadStatus(load=WA, state=state, **fields), WA_CFG)
 
 
 def send(m: LoadMachine, event: Event, now: datetime = T0, verdict: Verdict | None = None) -> State:
@@ -58,7 +58,7 @@ def send(m: LoadMachine, event: Event, now: datetime = T0, verdict: Verdict | No
 def test_a_machine_starts_in_the_state_its_model_holds() -> None:
     assert State(machine().load_model.state) is State.OFF
     m = machine(State.DISARMING, on_since=HOUR_AGO)
-    assert m.disarming.is_active
+    assert m.DISARMING.is_active and m.current_state_value is State.DISARMING
     assert send(m, Event.RECOVER) is State.ON
 
 
@@ -294,7 +294,7 @@ def test_regain_resumes_only_a_run_the_device_still_holds_by_our_command(
 def test_listeners_see_every_transition_with_its_event() -> None:
     listener = _Listener()
     m = LoadMachine(
-        LoadModel(load=LoadId.WB_A, state="off", since=HOUR_AGO), WA_CFG, listeners=[listener]
+        LoadStatus(load=LoadId.WB_A, state=State.OFF, since=HOUR_AGO), WA_CFG, listeners=[listener]
     )
     send(m, Event.ARM)
     send(m, Event.START, T0 + s(10))  # refused: not heard

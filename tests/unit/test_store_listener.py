@@ -117,7 +117,7 @@ def test_site_transitions_reach_the_store_through_the_listener(store: Store) -> 
         snap = Snapshot(at=now, grid_w=-5000, soc_pct=95, pv_w=6000, battery_w=0,
                         compressor_w=1500, outdoor_c=5, dhw_c=45)  # fmt: skip
         readings = {load: LoadReading(relay_on=bool(mod.commanded_on))
-                    for load, mod in site.models.items()}  # fmt: skip
+                    for load, mod in site.statuses().items()}  # fmt: skip
         with listener.batch():
             result = site.step(snap, readings, now)
         for cmd in result.commands:
