@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -52,6 +53,8 @@ class StorePort(Protocol):
     failures: int
 
     def clear_override(self, load: LoadId, cleared_by: str, at: datetime) -> int: ...
+
+    def tick(self) -> AbstractContextManager[None]: ...
 
     def record_command(
         self,
@@ -223,19 +226,21 @@ class Controller:
         started = time.perf_counter()
         now = self._now()
         errors: dict[str, str] = {}
-        self._apply_changes(now)
-        self._follow_clock_step(now)
-        snapshot = self._collect(now, errors)
-        readings = self._read_all(errors)
-        snapshot = self._screen(snapshot, readings)
-        result = self.site.step(snapshot, readings, now)
-        self._after_transitions(result.transitions, now)
-        self._actuate(result.commands, now, errors)
-        if self.store is not None:
-            self._check_database(now, errors)
-            self.store.record_sample(
-                now, snapshot, self.site.statuses(), surplus_w=result.decision.surplus_w
-            )
+        # The tick's transitions, commands and sample go to the database in one transaction.
+        with self.store.tick() if self.store is not None else nullcontext():
+            self._apply_changes(now)
+            self._follow_clock_step(now)
+            snapshot = self._collect(now, errors)
+            readings = self._read_all(errors)
+            snapshot = self._screen(snapshot, readings)
+            result = self.site.step(snapshot, readings, now)
+            self._after_transitions(result.transitions, now)
+            self._actuate(result.commands, now, errors)
+            if self.store is not None:
+                self._check_database(now, errors)
+                self.store.record_sample(
+                    now, snapshot, self.site.statuses(), surplus_w=result.decision.surplus_w
+                )
         seconds = time.perf_counter() - started
         report = self._report(now, snapshot, result, errors, seconds)
         with self._lock:

@@ -5,7 +5,9 @@
     with listener.batch():             # one transaction for the tick's transitions
         result = site.step(snapshot, readings, now)
 
-Outside `batch()` each transition is written at once. A write that fails (disk full, database
+The controller's tick runs inside `Store.tick()`, which makes the tick's transitions, commands
+and sample one transaction; `batch()` is the same for a caller that holds only the listener.
+Outside either each transition is written at once. A write that fails (disk full, database
 locked) leaves the transitions with the store, which writes them, in order, before its next
 tick write (the controller's sample every tick): a short outage loses nothing. The store's
 queue is bounded (`Store.max_unsaved`), the oldest dropped first and counted.
@@ -43,14 +45,16 @@ class StoreListener:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Collect transitions and write them in one transaction at the end of the block."""
+        """Collect transitions and write them in one transaction at the end of the block,
+        together with whatever else this thread records in it (`Store.tick`)."""
         self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self.flush()
+        with self.store.tick():
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.flush()
 
     def flush(self) -> bool:
         """Hand the collected transitions to the store. True when all are committed."""

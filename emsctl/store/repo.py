@@ -37,8 +37,11 @@ import shutil
 import tempfile
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -154,6 +157,26 @@ def _rounded(name: str, value: float | None) -> float | None:
     return float(round(value)) if name in _WATTS else round(value, 1)
 
 
+@dataclass
+class _TickRows:
+    """What a tick recorded, for its one transaction."""
+
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=list)
+
+
+class _TickState(threading.local):
+    rows: _TickRows | None = None
+
+
+def _insert_sample(conn: Connection, values: dict[str, Any], loads: list[dict[str, Any]]) -> None:
+    key = conn.execute(_INSERT_SAMPLE, values).inserted_primary_key
+    if key is None:  # pragma: no cover - SQLite always reports the rowid
+        raise RuntimeError("no id for the new sample")
+    if loads:
+        conn.execute(_INSERT_SAMPLE_LOAD, [{**row, "sample_id": key[0]} for row in loads])
+
+
 def _file_identity(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -190,6 +213,8 @@ class Store:
         #: daemon is noticed (SQLite would go on writing to the unlinked inode).
         self._identity: tuple[int, int] | None = None
         self._busy_timeout_s = 2.0
+        #: The writes of a tick in progress (per thread: the web UI's writes are its own).
+        self._tick = _TickState()
 
     # ------------------------------------------------------------------ opening
 
@@ -379,6 +404,75 @@ class Store:
 
     # ------------------------------------------------------------------ tick writes
 
+    @contextmanager
+    def tick(self) -> Iterator[None]:
+        """One transaction for a tick: the transitions, commands and the sample this thread
+        records inside the block are written together at its end (nested blocks join the
+        outer one). The failure policy stays per kind: on an outage the transitions are kept
+        (and journalled) for the next write, the command rows and the sample are dropped."""
+        if self._tick.rows is not None:
+            yield
+            return
+        self._tick.rows = _TickRows()
+        try:
+            yield
+        finally:
+            rows, self._tick.rows = self._tick.rows, None
+            self._commit_tick(rows)
+
+    def _commit_tick(self, rows: _TickRows) -> None:
+        if not self._unsaved and not rows.commands and not rows.samples:
+            return
+        with self._lock:
+            unsaved = list(self._unsaved)
+            try:
+                with self.engine.begin() as conn:
+                    if unsaved:
+                        conn.execute(_INSERT_TRANSITION, unsaved)
+                    if rows.commands:
+                        conn.execute(_INSERT_COMMAND, rows.commands)
+                    for values, loads in rows.samples:
+                        _insert_sample(conn, values, loads)
+            except OperationalError as exc:
+                # Disk full, locked, an I/O error: the transitions wait (journalled).
+                self._count("tick", exc)
+                log.warning(
+                    "store tick write failed (%s); %d transition(s) kept for the next write, "
+                    "%d command(s) and %d sample(s) dropped; control goes on",
+                    _cause(exc),
+                    len(unsaved),
+                    len(rows.commands),
+                    len(rows.samples),
+                )
+                if unsaved and self.path != MEMORY:
+                    journal.write(journal.journal_path(self.path), unsaved)
+                return
+            except Exception as exc:
+                # A row the database refuses for what it holds: write the parts one by one
+                # below, so that only the bad one is lost.
+                self._count("tick", exc)
+                log.warning("store tick write refused (%s); writing its parts one by one", exc)
+            else:
+                self._unsaved.clear()
+                if unsaved and self.path != MEMORY:
+                    journal.remove(journal.journal_path(self.path))
+                return
+        self._drain("record_transitions")
+        for row in rows.commands:
+            self._guard("record_command", partial(self._write_command, row), False)
+        for values, loads in rows.samples:
+            self._guard("record_sample", partial(self._write_sample, values, loads), False)
+
+    def _write_command(self, row: dict[str, Any]) -> bool:
+        with self.engine.begin() as conn:
+            conn.execute(_INSERT_COMMAND, row)
+        return True
+
+    def _write_sample(self, values: dict[str, Any], loads: list[dict[str, Any]]) -> bool:
+        with self.engine.begin() as conn:
+            _insert_sample(conn, values, loads)
+        return True
+
     def record_transitions(self, transitions: Sequence[Transition]) -> bool:
         """Store transitions in one transaction, in the given order. True when committed.
 
@@ -400,6 +494,8 @@ class Store:
                     self.transitions_dropped += 1
                     log.error("database unavailable too long: dropped the oldest unsaved one")
                 self._unsaved.append(row)
+        if self._tick.rows is not None:
+            return not refused  # written with the tick
         return self._drain("record_transitions") and not refused
 
     @property
@@ -475,14 +571,12 @@ class Store:
             "renew": renew,
         }
 
-        def write() -> bool:
-            with self.engine.begin() as conn:
-                conn.execute(_INSERT_COMMAND, row)
+        if self._tick.rows is not None:
+            self._tick.rows.commands.append(row)
             return True
-
         if self._unsaved and not self._drain("record_command"):
             return False
-        return self._guard("record_command", write, False)
+        return self._guard("record_command", lambda: self._write_command(row), False)
 
     def record_sample(
         self,
@@ -493,35 +587,26 @@ class Store:
         surplus_w: float | None = None,
     ) -> bool:
         """One row for the chart: the snapshot's measurements and each load's state/output."""
-
-        def write() -> bool:
-            values: dict[str, Any] = {
-                name: _rounded(name, getattr(snapshot, name)) for name in MEASUREMENTS
+        values: dict[str, Any] = {
+            name: _rounded(name, getattr(snapshot, name)) for name in MEASUREMENTS
+        }
+        values["at"] = at
+        values["surplus_w"] = _rounded("surplus_w", surplus_w)
+        loads = [
+            {
+                "load": str(load),
+                "state": str(status.state),
+                "output_on": status.reading.relay_on,
+                "power_w": _rounded("power_w", status.reading.power_w),
             }
-            values["at"] = at
-            values["surplus_w"] = _rounded("surplus_w", surplus_w)
-            with self.engine.begin() as conn:
-                key = conn.execute(_INSERT_SAMPLE, values).inserted_primary_key
-                if key is None:  # pragma: no cover - SQLite always reports the rowid
-                    raise RuntimeError("no id for the new sample")
-                sample_id = key[0]
-                loads = [
-                    {
-                        "sample_id": sample_id,
-                        "load": str(load),
-                        "state": str(status.state),
-                        "output_on": status.reading.relay_on,
-                        "power_w": _rounded("power_w", status.reading.power_w),
-                    }
-                    for load, status in statuses.items()
-                ]
-                if loads:
-                    conn.execute(_INSERT_SAMPLE_LOAD, loads)
+            for load, status in statuses.items()
+        ]
+        if self._tick.rows is not None:
+            self._tick.rows.samples.append((values, loads))
             return True
-
         if self._unsaved and not self._drain("record_sample"):
             return False
-        return self._guard("record_sample", write, False)
+        return self._guard("record_sample", lambda: self._write_sample(values, loads), False)
 
     def prune(self, now: datetime) -> bool:
         """Delete samples older than the retention, with old failed renewals and forecasts.

@@ -357,3 +357,22 @@ def test_the_cloud_clients_call_counts_are_exported(store: Store) -> None:
     assert 'ems_cloud_calls{service="viessmann"} 7.0' in text
     assert 'ems_cloud_calls{service="forecast_solar"} 3.0' in text
     assert "ems_viessmann_budget_remaining 1443.0" in text
+
+
+def test_a_tick_writes_its_transitions_commands_and_sample_in_one_transaction(
+    store: Store,
+) -> None:
+    from sqlalchemy import event
+
+    rig = Rig(store)
+    rig.minutes(3)
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda _conn: commits.append(1))
+    before = store.history(since=T0 - timedelta(hours=1), now=rig.now)
+    # SG-Ready starts now (4 minutes on surplus): a transition, a command and the sample.
+    rig.minutes(2)
+    rows = store.history(since=T0 - timedelta(hours=1), now=rig.now)
+    new = [r for r in rows if r.kind == "transition"][: len(rows) - len(before)]
+    assert any(r.target == "on" for r in new)
+    assert store.commands(since=T0) != []
+    assert len(commits) == 2  # one per tick

@@ -143,3 +143,47 @@ def test_rows_the_database_refuses_are_dropped_not_retried_for_ever(store: Store
     assert store.unsaved_transitions == 0
     assert store.record_sample(T0, Snapshot(at=T0), {}) is True  # later writes are not blocked
     assert store.record_transitions([tr(1)]) is True
+
+
+def test_a_tick_that_meets_an_outage_keeps_its_transitions_journalled_and_drops_the_rest(
+    store: Store, tmp_path: Path
+) -> None:
+    listener = StoreListener(store)
+    broken = [True]
+
+    def fail(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if broken[0] and statement.startswith("INSERT"):
+            raise __import__("sqlite3").OperationalError("database is locked")
+
+    event.listen(store.engine, "before_cursor_execute", fail)
+    with store.tick():
+        listener.on_transition(tr(0))
+        store.record_command(LoadId.WB_A, True, "start", True, None, 0.1, T0)
+        store.record_sample(T0, Snapshot(at=T0), {})
+    assert listener.pending == 1 and store.failures == 1
+    assert (tmp_path / "ems.db.journal").exists()  # a crash now would not lose it
+    broken[0] = False
+    with store.tick():
+        listener.on_transition(tr(1))
+        store.record_sample(T0 + timedelta(minutes=1), Snapshot(at=T0), {})
+    assert listener.pending == 0
+    assert not (tmp_path / "ems.db.journal").exists()
+    assert [r.at for r in store.history(now=T0)] == [tr(1).at, tr(0).at]
+    assert store.commands(since=T0) == []  # the outage's command row was dropped
+    assert len(store.samples(T0 - timedelta(hours=1), T0 + timedelta(hours=1))) == 1
+
+
+def test_a_row_the_database_refuses_in_a_tick_costs_only_that_row(store: Store) -> None:
+    def refuse(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO commands"):
+            raise __import__("sqlite3").IntegrityError("CHECK constraint failed")
+
+    event.listen(store.engine, "before_cursor_execute", refuse)
+    listener = StoreListener(store)
+    with store.tick():
+        listener.on_transition(tr(0))
+        store.record_command(LoadId.WB_A, True, "start", True, None, 0.1, T0)
+        store.record_sample(T0, Snapshot(at=T0), {})
+    assert len(store.history(now=T0)) == 1
+    assert len(store.samples(T0 - timedelta(hours=1), T0 + timedelta(hours=1))) == 1
+    assert store.failures == 2  # the tick's transaction, then the command on its own
