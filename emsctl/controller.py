@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from emsctl import clock
 from emsctl.adapters.base import (
@@ -40,6 +40,7 @@ from emsctl.model import (
 from emsctl.plausibility import SocMemory, screen, screen_reading
 from emsctl.site import Site, TickResult
 from emsctl.status import LoadView, StatusReport, UnknownLoad
+from emsctl.store import DatabasePort, OverridePort, TickLogPort
 
 log = logging.getLogger(__name__)
 
@@ -47,56 +48,9 @@ log = logging.getLogger(__name__)
 CLOCK_STEP_TOLERANCE = timedelta(seconds=10)
 
 
-class StorePort(Protocol):
-    """What the controller needs from the store (emsctl.store.Store implements it)."""
-
-    failures: int
-
-    def clear_override(self, load: LoadId, cleared_by: str, at: datetime) -> int: ...
-
-    def tick(self) -> AbstractContextManager[None]: ...
-
-    def record_command(
-        self,
-        load: LoadId,
-        on: bool,
-        reason: str,
-        ok: bool,
-        error: str | None,
-        latency_s: float | None,
-        at: datetime,
-        dry_run: bool = False,
-        *,
-        renew: bool = False,
-    ) -> bool: ...
-
-    def record_sample(
-        self,
-        at: datetime,
-        snapshot: Snapshot,
-        statuses: Mapping[LoadId, Any],
-        *,
-        surplus_w: float | None = None,
-    ) -> bool: ...
-
-    def add_override(
-        self,
-        load: LoadId,
-        mode: Mode,
-        created_by: str,
-        created_at: datetime,
-        expires_at: datetime | None,
-        detected: bool = False,
-        note: str | None = None,
-    ) -> int: ...
-
-    def shift_overrides(self, step: timedelta, now: datetime) -> int: ...
-
-    def file_problem(self) -> str | None: ...
-
-    def reopen(self) -> None: ...
-
-    def record_transitions(self, transitions: Sequence[Transition]) -> bool: ...
+class StorePort(TickLogPort, OverridePort, DatabasePort, Protocol):
+    """What the controller needs of the store: the tick's writes, the overrides, and the
+    database file it watches (emsctl.store.Store provides them)."""
 
 
 class MetricsPort(Protocol):

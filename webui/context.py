@@ -6,43 +6,24 @@ those few calls and nothing else; `emsctl.store.Store` provides them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 from emsctl.config import Config, WebUiConfig
-from emsctl.model import LoadId, Override
+from emsctl.model import LoadId
 from emsctl.status import ControllerHandle
-from emsctl.store.records import HistoryRow, SampleRecord
+from emsctl.store import KeyValuePort, OverrideReads, ReadsPort
 
 
-class UiStore(Protocol):
-    """The store calls the web UI makes: overrides, history and samples out; its own
-    key/value rows (logged-out sessions). Overrides go in through the controller."""
+class UiStore(OverrideReads, ReadsPort, KeyValuePort, Protocol):
+    """The store as the web UI uses it: overrides in force, history and samples out; its
+    own key/value rows (logged-out sessions). Overrides go in through the controller."""
 
     #: The database file (":memory:" for a temporary one): the web UI's key lives beside it.
     path: str
-
-    def active_overrides(self, now: datetime) -> Mapping[LoadId, Override]: ...
-
-    def history(
-        self,
-        load: LoadId | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Sequence[HistoryRow]: ...
-
-    def samples(self, since: datetime, until: datetime) -> Sequence[SampleRecord]: ...
-
-    def kv_get(self, key: str) -> str | None: ...
-
-    def kv_put(self, key: str, value: str, at: datetime) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

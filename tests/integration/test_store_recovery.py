@@ -76,7 +76,7 @@ with freeze_time(start) as frozen:
             pass
 
     class AckingListener(StoreListener):
-        # Reports each transition once the store has committed it.
+        # Reports each transition once the store has committed it (with its tick).
         def __init__(self, store):
             super().__init__(store)
             self.acked = []
@@ -85,6 +85,8 @@ with freeze_time(start) as frozen:
         def on_transition(self, t):
             self.waiting.append(t)
             super().on_transition(t)
+
+        def ack(self):
             if self.pending == 0:
                 self.acked += [[x.at.isoformat(), x.load.value, x.source.value,
                                 x.target.value, x.event] for x in self.waiting]
@@ -96,11 +98,12 @@ with freeze_time(start) as frozen:
     now = clock.now()
     listener = AckingListener(store)
     site = Site(cfg, now, store.restore_statuses(now, cfg), listeners=[listener])
-    if mode == "step":
-        store.add_override(LoadId.DHW, Mode.FORCE_ON, "ui:test", now, now + timedelta(minutes=20))
     ctl = Controller(cfg, site, Devices(Collector(), {l: Relay() for l in LoadId}), store=store)
+    if mode == "step":
+        ctl.set_override(LoadId.DHW, Mode.FORCE_ON, "ui:test", now + timedelta(minutes=20))
     while True:
         ctl.tick()
+        listener.ack()
         line = {
             "at": clock.now().isoformat(),
             "statuses": {
