@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from emsctl.model import Forecast, LoadId, LoadReading, Snapshot
+from emsctl.redact import redact_url
 
 
 class AdapterError(Exception):
@@ -18,7 +19,9 @@ class AdapterError(Exception):
     kind = "error"
 
     def __init__(self, message: str, *, device: str | None = None) -> None:
-        super().__init__(message)
+        # Messages often quote a URL; its user:password (prometheus.url may carry one) must
+        # not reach the status page, the API, the log or the CLI.
+        super().__init__(redact_url(message))
         self.device = device
 
     def __str__(self) -> str:

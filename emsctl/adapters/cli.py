@@ -22,6 +22,7 @@ from emsctl.adapters.shelly import ACTUATORS, ShellyActuator, make_actuator, rea
 from emsctl.cli import add_config_arg, config_or_exit
 from emsctl.config import Config
 from emsctl.model import MEASUREMENTS, LoadId, LoadReading, Snapshot
+from emsctl.redact import redact_url
 
 UNITS: dict[str, str] = {
     "grid_w": "W",
@@ -143,7 +144,8 @@ def _number(value: float, unit: str) -> str:
 def _snapshot_text(doc: dict[str, Any], config: Config) -> str:
     prom = config.prometheus
     lines = [
-        f"Measurements from {prom.url} at {doc['at']} (max_age_s {config.control.max_age_s:g})"
+        f"Measurements from {redact_url(prom.url)} at {doc['at']} "
+        f"(max_age_s {config.control.max_age_s:g})"
     ]
     if doc["prometheus_error"]:
         lines.append(f"  ERROR {doc['prometheus_error']}")

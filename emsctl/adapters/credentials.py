@@ -58,9 +58,10 @@ def parse_file(path: Path) -> dict[str, str]:
         key, sep, value = line.partition("=")
         key = key.strip()
         if not sep or not key.replace("_", "").isalnum():
+            # The line itself is not shown: it may be a password that lost its NAME=.
             raise CredentialsError(
                 f"credentials file {path}, line {number}: expected NAME=value "
-                f"(e.g. {ALL_LOADS_VAR}=...), got {key or raw.strip()!r}"
+                f"(e.g. {ALL_LOADS_VAR}=...) with NAME of letters, digits and _"
             )
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":

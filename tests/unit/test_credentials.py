@@ -121,3 +121,15 @@ def test_the_default_file_is_the_one_the_unit_loads_and_is_skipped_when_unreadab
     monkeypatch.setattr(credentials, "parse_file", as_the_service_user)
     env = {"EMS_SHELLY_PASSWORD": "from-unit"}
     assert Credentials.for_config(plain, env).shelly_password(LoadId.WB_A) == "from-unit"
+
+
+@pytest.mark.parametrize("line", ["hunter2-is-my-password", "s3cr3t pass=word", "=p4ssw0rd"])
+def test_a_malformed_line_is_not_echoed_it_may_be_a_password(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "credentials.env"
+    path.write_text(f"EMS_SHELLY_PASSWORD=fine\n{line}\n")
+    with pytest.raises(CredentialsError) as err:
+        parse_file(path)
+    message = str(err.value)
+    assert "line 2" in message
+    for piece in ("hunter2", "s3cr3t", "word", "p4ssw0rd"):
+        assert piece not in message
