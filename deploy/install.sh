@@ -18,12 +18,17 @@ python3 -m venv "$PREFIX/venv"
 mkdir -p "$PREFIX/share"
 cp -r "$SRC/docs" "$PREFIX/share/"
 
+# The config may hold the forecast.solar key and the web UI's password hash: readable by root
+# and the service only. The unit runs as a dynamic user whose group is this static one
+# (Group=ems: systemd uses a static group of that name when it exists).
+getent group ems >/dev/null || groupadd --system ems
 install -d -m 0755 /etc/ems
 if [ ! -f /etc/ems/ems-config.yaml ]; then
-    install -m 0644 "$SRC/configs/ems-config.yaml" /etc/ems/ems-config.yaml
+    install -m 0640 -o root -g ems "$SRC/configs/ems-config.yaml" /etc/ems/ems-config.yaml
     echo "installed /etc/ems/ems-config.yaml: review it, then: emsctl check-config /etc/ems/ems-config.yaml"
 else
-    echo "kept the existing /etc/ems/ems-config.yaml"
+    chgrp ems /etc/ems/ems-config.yaml && chmod 0640 /etc/ems/ems-config.yaml
+    echo "kept the existing /etc/ems/ems-config.yaml (now root:ems 0640)"
 fi
 if [ ! -f /etc/ems/credentials.env ]; then
     umask 077

@@ -524,6 +524,13 @@ class WebUiConfig(Strict):
     def _bind_address(cls, v: str) -> str:
         return bind_address(v)
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, v: list[str]) -> list[str]:
+        for i, name in enumerate(v):
+            host_name(name, f"entry {i + 1}")
+        return v
+
     @field_validator("password_hash")
     @classmethod
     def _hash_format(cls, v: str | None) -> str | None:
@@ -553,6 +560,21 @@ class MetricsConfig(Strict):
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
+
+
+_HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+
+
+def host_name(value: str, where: str = "") -> str:
+    """A DNS host name as a browser sends it in Host (no scheme, port, path or wildcard);
+    IP addresses are always allowed and need no entry."""
+    labels = value.rstrip(".").split(".")
+    if not value or len(value) > 253 or not all(_HOST_LABEL.fullmatch(x) for x in labels):
+        raise ValueError(
+            f"{where}: {value!r} is not a host name (letters, digits, '-' and dots, e.g. "
+            "ems.example.org: no scheme, port, path or '*')"
+        )
+    return value
 
 
 def bind_address(v: str) -> str:

@@ -81,6 +81,10 @@ class PortInUse(Exception):
     """A server's port is taken; the message names it and how to choose another."""
 
 
+class WebUiKeyProblem(Exception):
+    """The web UI's session key file cannot be used; the message names it and the way out."""
+
+
 class Daemon:
     """Owns the controller, the store, the servers and the signal handling."""
 
@@ -184,8 +188,13 @@ class Daemon:
         from webui import create_app
         from webui.serve import serve
 
+        from webui.secret import SecretKeyError
+
         assert self.controller is not None
-        app = create_app(config, self.store, self.controller)
+        try:
+            app = create_app(config, self.store, self.controller)
+        except SecretKeyError as exc:
+            raise WebUiKeyProblem(f"cannot start: {exc}") from None
         # serve() warns by itself when the UI listens beyond localhost without a password.
         self.web_server = serve(app, config.webui.bind, config.webui.port)
         self.web_server.start()
@@ -345,10 +354,10 @@ def run(opts: RunOptions) -> int:
     daemon.install_signals()
     try:
         daemon.start()
-    except (ConfigError, PortInUse, StoreError, LockHeld) as exc:
+    except (ConfigError, PortInUse, WebUiKeyProblem, StoreError, LockHeld) as exc:
         # Shut down first, so that the reason is the last line the owner sees.
         daemon.shutdown(started=False)
-        if isinstance(exc, ConfigError | PortInUse):
+        if isinstance(exc, ConfigError | PortInUse | WebUiKeyProblem):
             sys.stderr.write(f"{exc}\n")
             return 2
         sys.stderr.write(f"cannot start: {exc}\n")

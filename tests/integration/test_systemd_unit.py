@@ -44,3 +44,16 @@ def test_unit_is_hardened_and_uses_the_watchdog() -> None:
     docs = (ROOT / "docs" / "operations.md").read_text()
     for key in ("ProtectSystem=strict", "NoNewPrivileges", "WatchdogSec", "DynamicUser"):
         assert key in docs, f"docs/operations.md should explain {key}"
+
+
+def test_the_config_is_installed_readable_by_root_and_the_service_only() -> None:
+    """It may hold the forecast.solar key and the web UI's password hash: not world-readable
+    (it was 0644). The service reads it through the static group `ems`, which systemd uses
+    for `Group=ems` beside the dynamic user."""
+    script = (ROOT / "deploy" / "install.sh").read_text()
+    assert "groupadd --system ems" in script
+    assert 'install -m 0640 -o root -g ems "$SRC/configs/ems-config.yaml"' in script
+    assert "chgrp ems /etc/ems/ems-config.yaml && chmod 0640" in script  # an upgrade too
+    assert "0644" not in script
+    unit = UNIT.read_text()
+    assert "\nGroup=ems\n" in unit and "\nDynamicUser=yes\n" in unit

@@ -184,6 +184,7 @@ CASES: list[Case] = [
         says="is not an SQLite database",
         process_only=True,
     ),
+    case("run", "--config", "{tmp}/shortkey/c.yaml", says="too short", process_only=True),
     # demo
     case("demo", "--scenario", "nope", says="no bundled scenario of that name", process_only=True),
     case("demo", "--start", "25:00", says="is not a time of day", process_only=True),
@@ -272,6 +273,12 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, held_port: int) -> Path:
         f"credentials_file: '{tmp}/nocreds.env'}}\n"
     )
     (tmp / "notes.db").write_text("shopping list\n")
+    (tmp / "shortkey").mkdir()
+    (tmp / "shortkey" / "webui-secret").write_text("short")
+    (tmp / "shortkey" / "c.yaml").write_text(
+        plain.replace(f"{tmp}/state/", f"{tmp}/shortkey/")
+        + "webui: {port: 0}\nmetrics: {enabled: false}\n"
+    )
     conn = sqlite3.connect(tmp / "other.db")
     with conn:
         conn.execute("CREATE TABLE recipes (name TEXT)")

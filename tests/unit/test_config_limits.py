@@ -41,3 +41,18 @@ def test_the_bounds_leave_room_for_every_real_house() -> None:
         }
     )
     assert cfg.store.retention_days == 3650
+
+
+@pytest.mark.parametrize(
+    "entry", ["ems.example.org:8080", "*", "*.example.org", "", "http://ems", "a b", "ems/ui"]
+)
+def test_an_allowed_host_that_is_not_a_host_name_is_refused_with_its_key(entry: str) -> None:
+    """A port, a scheme or a wildcard there never matches a Host header (or, for '*', would
+    defeat the check against DNS rebinding): refused at start, naming the key."""
+    with pytest.raises(ConfigError, match=r"webui\.allowed_hosts.*entry 2.*is not a host name"):
+        parse_config({"webui": {"allowed_hosts": ["ems.example.org", entry]}})
+
+
+def test_host_names_as_browsers_send_them_are_allowed() -> None:
+    hosts = ["ems.example.org", "ems-pi", "xn--bcher-kva.example", "ems.local."]
+    assert parse_config({"webui": {"allowed_hosts": hosts}}).webui.allowed_hosts == hosts
