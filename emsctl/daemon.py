@@ -186,9 +186,8 @@ class Daemon:
 
     def _start_web(self, config: Config) -> str:
         from webui import create_app
-        from webui.serve import serve
-
         from webui.secret import SecretKeyError
+        from webui.serve import serve
 
         assert self.controller is not None
         try:
