@@ -7,7 +7,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
@@ -74,6 +74,13 @@ class StoreBase:
         if now != self._identity:
             return "was replaced by another file"
         return None
+
+    def _mark_pending_manual(self, load: str, on: bool, at: datetime) -> bool:
+        """Say which way a person switched on the load's `manual` transition while that
+        still waits for its tick's transaction (see Overrides.add_override). True when the
+        load's latest transition up to `at` is waiting, so the database holds none newer.
+        The tick log keeps such transitions; the base keeps none."""
+        return False
 
     def _migrate(self, to_head: bool) -> None:
         if to_head and self._revision_sql() != HEAD_REVISION:

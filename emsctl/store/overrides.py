@@ -106,7 +106,10 @@ class Overrides(StoreBase):
                 )
                 new_id = int(result.lastrowid)  # the INTEGER PRIMARY KEY is the rowid
                 if detected and mode in (str(Mode.FORCE_ON), str(Mode.FORCE_OFF)):
-                    self._mark_manual_output(conn, load, mode == str(Mode.FORCE_ON), created_at)
+                    on = mode == str(Mode.FORCE_ON)
+                    # Inside a tick the `manual` transition may still wait for its commit.
+                    if not self._mark_pending_manual(str(load), on, created_at):
+                        self._mark_manual_output(conn, load, on, created_at)
         except SQLAlchemyError as exc:
             self._count("add_override", exc)
             raise StoreError(self.path, f"could not store the override ({_cause(exc)})") from exc

@@ -286,6 +286,15 @@ class TickLog(StoreBase):
             return not refused  # written with the tick
         return self._drain("record_transitions") and not refused
 
+    def _mark_pending_manual(self, load: str, on: bool, at: datetime) -> bool:
+        with self._lock:
+            for row in reversed(self._unsaved):
+                if row["load"] == load and row["at"] <= at:
+                    if row["target"] == str(State.MANUAL) and row["output_on"] is None:
+                        row["output_on"] = on
+                    return True
+        return False
+
     @property
     def unsaved_transitions(self) -> int:
         """Transitions waiting for the database to accept writes again."""

@@ -376,3 +376,47 @@ def test_a_tick_writes_its_transitions_commands_and_sample_in_one_transaction(
     assert any(r.target == "on" for r in new)
     assert store.commands(since=T0) != []
     assert len(commits) == 2  # one per tick
+
+
+def _counts(store: Store) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        return {
+            table: conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+            for table in ("transitions", "commands", "samples")
+        }
+
+
+def test_one_tick_with_several_transitions_commits_once(store: Store) -> None:
+    from sqlalchemy import event
+
+    rig = Rig(store)
+    rig.minutes(1)
+    for load in (LoadId.SG_READY, LoadId.WB_A):  # stored now, applied at the next tick's start
+        rig.ctl.set_override(load, Mode.FORCE_ON, "owner", rig.now + timedelta(hours=1))
+    before = _counts(store)
+    commits: list[object] = []
+    event.listen(store.engine, "commit", commits.append)
+    rig.minutes(1)
+    after = _counts(store)
+    # Two forced starts: two transitions, two switch-on commands, and the tick's sample ...
+    assert {k: after[k] - before[k] for k in after} == {
+        "transitions": 2,
+        "commands": 2,
+        "samples": 1,
+    }
+    assert len(commits) == 1  # ... in one transaction
+
+
+def test_a_person_switching_on_counts_as_output_on_although_the_tick_commits_later(
+    store: Store,
+) -> None:
+    rig = Rig(store)
+    rig.minutes(1)
+    rig.relays[LoadId.WB_A].on = True  # someone pressed the button
+    rig.minutes(1)
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT output_on FROM transitions WHERE load = 'wb_a' AND target = 'manual'"
+        ).all()
+    # The detected override says which way the relay went, on the tick's pending transition.
+    assert rows == [(1,)]
