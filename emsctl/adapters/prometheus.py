@@ -17,6 +17,7 @@ from emsctl.adapters import deadline
 from emsctl.adapters.base import BadResponse, DeviceUnreachable
 from emsctl.config import Config, MetricQuery, PrometheusConfig
 from emsctl.model import MEASUREMENTS, Snapshot
+from emsctl.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,19 @@ def parse_response(
 # --------------------------------------------------------------------------- collector
 
 
+def split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    """The URL without its `user:password@` and that user information as HTTP Basic auth.
+
+    Sent apart, the password is never part of a request's URL: not in httpx's request log,
+    nor in an exception that carries the request.
+    """
+    parsed = httpx.URL(url)
+    if not parsed.userinfo:
+        return url, None
+    bare = str(parsed.copy_with(username=None, password=None))
+    return bare.rstrip("/"), httpx.BasicAuth(parsed.username, parsed.password)
+
+
 class PrometheusCollector:
     """The real Collector: reads every configured measurement at the tick time.
 
@@ -230,10 +244,14 @@ class PrometheusCollector:
         self.max_age_s = max_age_s
         self.queries = configured(config)
         self.query = build_query(self.queries)
+        #: The URL as messages show it (no password).
+        self.shown_url = redact_url(config.url)
+        base_url, auth = split_credentials(config.url)
         # timeout_s bounds the whole query (connection, headers, body), not each read.
         self._client = deadline.client(
             config.timeout_s,
-            base_url=config.url,
+            base_url=base_url,
+            auth=auth,
             timeout=httpx.Timeout(config.timeout_s),
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "emsctl"},
@@ -257,17 +275,17 @@ class PrometheusCollector:
             response = self._client.post("/api/v1/query", data=form)
         except httpx.TimeoutException as exc:
             raise DeviceUnreachable(
-                f"no answer from {self.config.url} within {self.config.timeout_s:g} s "
+                f"no answer from {self.shown_url} within {self.config.timeout_s:g} s "
                 f"({type(exc).__name__})",
                 device=DEVICE,
             ) from None
         except httpx.TransportError as exc:
             raise DeviceUnreachable(
-                f"cannot reach {self.config.url}: {exc or type(exc).__name__}", device=DEVICE
+                f"cannot reach {self.shown_url}: {exc or type(exc).__name__}", device=DEVICE
             ) from None
         except httpx.HTTPError as exc:  # pragma: no cover - invalid URL and the like
             raise DeviceUnreachable(
-                f"request to {self.config.url} failed: {exc}", device=DEVICE
+                f"request to {self.shown_url} failed: {exc}", device=DEVICE
             ) from None
         return parse_response(response.status_code, response.content, self.queries)
 
