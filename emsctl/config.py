@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emsctl.model import LoadId, LoadKind
+from emsctl.redact import MASK, SECRET_KEYS, redact_mapping, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -862,8 +863,15 @@ class ConfigProblem(BaseModel):
     expected: str
 
     def __str__(self) -> str:
-        shown = "(missing)" if self.value is _MISSING else repr(self.value)
-        return f"{self.path}: {shown}: {self.expected}"
+        # Shown on the terminal and, from `run`, in the journal: a secret key's value (a plain
+        # password where its hash goes) is masked, and so is a URL's user:password.
+        if self.value is _MISSING:
+            shown = "(missing)"
+        elif SECRET_KEYS & set(self.path.split(".")):
+            shown = MASK
+        else:
+            shown = redact_url(repr(self.value))
+        return f"{self.path}: {shown}: {redact_url(self.expected)}"
 
 
 _MISSING = object()
@@ -1013,7 +1021,5 @@ def load_config(path: str | Path) -> Config:
 
 def dump_config(cfg: Config) -> str:
     """The effective configuration as YAML (what `emsctl check-config` prints)."""
-    from emsctl.redact import redact_mapping
-
     data = redact_mapping(cfg.model_dump(mode="json", by_alias=True))
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

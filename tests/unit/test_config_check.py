@@ -212,3 +212,29 @@ def test_all_cross_check_problems_are_reported_together() -> None:
         )
     )
     assert {"control.exclusive.0", "control.brake_soc", "loads.wb_a.on_delay_s"} <= set(problems)
+
+
+@pytest.mark.parametrize(
+    ("data", "secret", "path"),
+    [
+        ({"prometheus": {"url": "http://ems:pw-s3cret@127.0.0.1:9090 x"}}, "pw-s3cret", "url"),
+        ({"webui": {"password_hash": "hunter2-plain"}}, "hunter2-plain", "password_hash"),
+        ({"forecast": {"api_key": ["k3y-s3cret"]}}, "k3y-s3cret", "api_key"),
+    ],
+)
+def test_a_refused_value_does_not_show_a_secret(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    data: dict[str, Any],
+    secret: str,
+    path: str,
+) -> None:
+    """A password in a URL, or a secret key's value (a plain password where its hash goes),
+    is not echoed by the error that refuses it: it goes to the terminal and, from `run`, to
+    the journal. The key is still named."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f".{path}: " in err
+    assert secret not in err
