@@ -198,9 +198,10 @@ def rig(
         r.close()
 
 
-# HANG and CLOSE meet the same deadline as TRICKLE, and each adapter is tested with every mode
-# on its own (test_fault_proxy_*.py); here the daemon's loop around them.
-@pytest.mark.parametrize("fault", [Fault.TRICKLE, Fault.GARBAGE])
+# HANG and CLOSE meet the same deadline as TRICKLE, GARBAGE fails at once; each adapter is
+# tested with every mode on its own (test_fault_proxy_*.py). Here the daemon's loop around the
+# slowest failure.
+@pytest.mark.parametrize("fault", [Fault.TRICKLE])
 def test_a_failing_prometheus_keeps_the_ticks_and_the_failsafe_sheds_in_time(
     rig: Rig, fault: Fault
 ) -> None:
@@ -223,7 +224,7 @@ def test_a_failing_prometheus_keeps_the_ticks_and_the_failsafe_sheds_in_time(
     rig.running()
 
 
-@pytest.mark.parametrize("fault", [Fault.TRICKLE, Fault.GARBAGE])
+@pytest.mark.parametrize("fault", [Fault.TRICKLE])
 def test_a_failing_relay_keeps_the_ticks_and_the_other_load_goes_on(rig: Rig, fault: Fault) -> None:
     rig.running()
     t0 = time.monotonic()
