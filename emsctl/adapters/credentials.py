@@ -39,10 +39,18 @@ def parse_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines; blank lines and `#` comments ignored; one pair of matching quotes
     around a value is removed; an optional leading `export ` is allowed."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
         mode = path.stat().st_mode
     except OSError as exc:
         raise CredentialsError(f"credentials file {path}: cannot read it: {exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Named by its number only: the line is probably a password.
+        number = data[: exc.start].count(b"\n") + 1
+        raise CredentialsError(
+            f"credentials file {path}, line {number}: not UTF-8 text (save the file as UTF-8)"
+        ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning(
             "credentials file %s is readable by others (mode %o); chmod 600 it",

@@ -133,3 +133,15 @@ def test_a_malformed_line_is_not_echoed_it_may_be_a_password(tmp_path: Path, lin
     assert "line 2" in message
     for piece in ("hunter2", "s3cr3t", "word", "p4ssw0rd"):
         assert piece not in message
+
+
+def test_a_line_that_is_not_utf8_is_named_by_number_not_shown(tmp_path: Path) -> None:
+    """A password saved in Latin-1 ('passwört'): a CredentialsError naming the line, without
+    its bytes (it was a UnicodeDecodeError, which no caller expects)."""
+    path = tmp_path / "credentials.env"
+    path.write_bytes(b"# passwords\nEMS_SHELLY_PASSWORD=passw\xf6rt-s3cret\n")
+    with pytest.raises(CredentialsError) as err:
+        parse_file(path)
+    message = str(err.value)
+    assert "line 2" in message and "UTF-8" in message
+    assert "s3cret" not in message and "passw" not in message
