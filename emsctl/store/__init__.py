@@ -1,14 +1,35 @@
-"""Persistence: SQLite via SQLAlchemy 2.x and Alembic (transitions, commands, overrides,
-samples, forecasts, kv). Start with `Store.open(path)`; see repo.py for the interface.
+"""Persistence: SQLite via SQLAlchemy 2.x Core and Alembic (transitions, commands, overrides,
+samples, forecasts, kv). Start with `Store.open(path)`; repo.py lists the whole interface.
 
-The store is split by who uses it: the tick log (ticklog.py: the controller's writes, one
-transaction per tick), overrides (overrides.py), key/value and forecasts (keyvalue.py: the
-cloud adapters and the web UI's sessions) and the read side (reads.py: pages and CLI), each
-a part over one database (base.py) with its Protocol beside it; the users import the
-Protocols they need (the controller: TickLogPort, OverridePort, DatabasePort; the web UI:
-OverrideReads, ReadsPort, KeyValuePort). `Store` combines the parts by inheritance, so one
-object serves the daemon, the UI and the CLI with one connection pool and one failure count,
-and the call sites keep one name for it.
+The store is split by who uses it; each part has its Protocol beside its implementation:
+
+    base.py       StoreBase, DatabasePort   the database file: open (refuse foreign, damaged
+                                            or newer files), migrate, journal replay, file
+                                            identity, reopen, close; the failure policy
+    ticklog.py    TickLog, TickLogPort      the controller's writes: transitions, commands,
+                                            samples in one transaction per tick (`tick()`),
+                                            the outage queue and journal, prune
+    overrides.py  Overrides, OverridePort   set by people (raise StoreError): add, clear,
+                  (OverrideReads)           shift, records, active; detected manual outputs
+    keyvalue.py   KeyValue, KeyValuePort    key/value rows and the forecast cache
+    reads.py      Reads, ReadsPort          history, samples, commands, stats, span
+    repo.py       Store                     the parts together, plus restore_statuses
+                                            (restore.py; it reads the log and the overrides
+                                            and writes "restore" transitions)
+with rows.py (records to rows), queries.py (the read side's SQL), journal.py, db.py,
+models.py, migrate.py and records.py underneath. The users import only the Protocols:
+the controller TickLogPort, OverridePort and DatabasePort; the web UI OverrideReads,
+ReadsPort and KeyValuePort; the adapters their own StateStore (kv_get/kv_put).
+
+Why `Store` inherits the parts instead of holding them: every part is a StoreBase, so
+`class Store(TickLog, Overrides, KeyValue, Reads)` has exactly one engine, one path, one
+failure count and one lock, which each part already uses as `self`; mypy checks each part
+against that base on its own, and a part can be opened alone (`TickLog.open(path)`).
+Composition would need a forwarding method on Store for each of the ~45 public calls (or a
+change of the ~300 call sites to `store.ticks.record_sample(...)`): the forwarding
+signatures would be copies again, the kind that drifted in the controller and the web UI.
+The one place where parts meet goes through the base: a detected manual hold marks the tick
+log's `manual` transition still waiting for its tick's commit (`_mark_pending_manual`).
 """
 
 from emsctl.store.base import DatabasePort

@@ -1,9 +1,13 @@
-"""The database underneath every part of the store: its engine and file, the failure policy
-of tick-time writes (log, count, go on) and the file's identity (deleted or replaced)."""
+"""The database file underneath every part of the store: opening it (refusing files it must
+not touch, migrating, replaying an outage journal), its identity (deleted or replaced under a
+running daemon) and reopening, closing, and the failure policy of tick-time writes (log,
+count, go on)."""
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -13,10 +17,19 @@ from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from sqlalchemy import Engine, Table
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from emsctl.store.db import HEAD_REVISION
+from emsctl.store import journal
+from emsctl.store.db import (
+    HEAD_REVISION,
+    MEMORY,
+    StoreError,
+    check_path,
+    inspect_file,
+    make_engine,
+)
 from emsctl.store.models import metadata
+from emsctl.store.rows import INSERT_TRANSITION
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +76,120 @@ class StoreBase:
         #: daemon is noticed (SQLite would go on writing to the unlinked inode).
         self._identity: tuple[int, int] | None = None
         self._busy_timeout_s = 2.0
+
+    # ------------------------------------------------------------------ the file itself
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        create: bool = True,
+        migrate_to_head: bool = True,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        busy_timeout_s: float = 2.0,
+    ) -> Self:
+        """Open (or create) the database, refusing files it must not touch.
+
+        Raises StoreError naming the path when the file is not SQLite, damaged, not an EMS
+        database, written by a newer EMS, or cannot be created or written. A refused file is
+        left exactly as it was.
+        """
+        spath = str(path)
+        if spath == MEMORY:
+            engine = make_engine(MEMORY, busy_timeout_s=busy_timeout_s)
+            store = cls(engine, MEMORY, retention_days=retention_days)
+            store._migrate(migrate_to_head)
+            return store
+        p = Path(path).expanduser()
+        if check_path(p, create=create):
+            info = inspect_file(p)
+            unknown = [
+                r
+                for r in info.revisions
+                if r != HEAD_REVISION and not _migrations().known_revision(r)
+            ]
+            if unknown:
+                raise StoreError(
+                    p,
+                    f"its schema revision {', '.join(unknown)} is newer than this EMS knows "
+                    f"(newest here: {_migrations().head_revision()}); "
+                    "it was written by a newer EMS. "
+                    "Install that version again or restore a backup; the file was left untouched.",
+                )
+            ours = {"alembic_version", *(t.name for t in _tables())}
+            foreign = [t for t in info.tables if t not in ours]
+            if info.tables and "alembic_version" not in info.tables:
+                raise StoreError(
+                    p,
+                    "is an SQLite database but not an EMS one (tables: "
+                    f"{', '.join(sorted(info.tables)[:8])}); it was left untouched.",
+                )
+            if foreign:
+                log.warning("database %s has tables EMS does not know: %s", p, foreign)
+        engine = make_engine(p, busy_timeout_s=busy_timeout_s)
+        store = cls(engine, str(p), retention_days=retention_days)
+        store._busy_timeout_s = busy_timeout_s
+        try:
+            store._migrate(migrate_to_head)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(p, f"cannot be opened or migrated ({_cause(exc)})") from exc
+        except StoreError:
+            engine.dispose()
+            raise
+        store._identity = _file_identity(p)
+        if migrate_to_head:
+            store._replay_journal()
+        return store
+
+    def reopen(self) -> None:
+        """Open the database at the same path anew (created and migrated if it is gone).
+
+        Raises StoreError when it cannot be created; the old connections stay closed.
+        """
+        self.engine.dispose()
+        fresh = type(self).open(
+            self.path,
+            retention_days=self.retention.days,
+            busy_timeout_s=self._busy_timeout_s,
+        )
+        self.engine = fresh.engine
+        self._identity = fresh._identity
+
+    @classmethod
+    def temporary(cls, *, retention_days: int = DEFAULT_RETENTION_DAYS) -> Self:
+        """A fresh database in a temporary directory, removed by close() (demo, tests)."""
+        tmp = tempfile.mkdtemp(prefix="ems-store-")
+        try:
+            store = cls.open(Path(tmp) / "ems.db", retention_days=retention_days)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        store._cleanup = lambda: shutil.rmtree(tmp, ignore_errors=True)
+        return store
+
+    def _replay_journal(self) -> None:
+        """Write the transitions an earlier run kept in its outage journal, then remove it."""
+        path = journal.journal_path(self.path)
+        rows = journal.read(path)
+        if not rows and not path.exists():
+            return
+        if rows:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(INSERT_TRANSITION, rows)
+            except SQLAlchemyError as exc:
+                raise StoreError(
+                    self.path, f"cannot write the outage journal {path} ({_cause(exc)})"
+                ) from exc
+            log.warning(
+                "wrote %d transition(s) from the outage journal %s (kept while the database "
+                "was unavailable)",
+                len(rows),
+                path,
+            )
+        journal.remove(path)
 
     def file_problem(self) -> str | None:
         """Why the database file is no longer the one opened (deleted, replaced), or None."""

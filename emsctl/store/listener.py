@@ -10,7 +10,7 @@ and sample one transaction; `batch()` is the same for a caller that holds only t
 Outside either each transition is written at once. A write that fails (disk full, database
 locked) leaves the transitions with the store, which writes them, in order, before its next
 tick write (the controller's sample every tick): a short outage loses nothing. The store's
-queue is bounded (`Store.max_unsaved`), the oldest dropped first and counted.
+queue is bounded (`TickLog.max_unsaved`), the oldest dropped first and counted.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from emsctl.model import Transition
-from emsctl.store.repo import Store
+from emsctl.store.ticklog import TickLogPort
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class StoreListener:
     """Writes each machine transition to the store; never raises into the machine."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: TickLogPort) -> None:
         self.store = store
         self._batch: list[Transition] = []
         self._depth = 0

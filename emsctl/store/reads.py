@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 class ReadsPort(Protocol):
-    """What the web UI and the CLI read."""
+    """What the web UI and the CLI read (the UI: history and samples)."""
 
     def history(
         self,
@@ -46,6 +46,24 @@ class ReadsPort(Protocol):
     ) -> list[HistoryRow]: ...
 
     def samples(self, since: datetime, until: datetime | None = None) -> list[SampleRecord]: ...
+
+    def commands(
+        self,
+        load: LoadId | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[CommandRecord]: ...
+
+    def stats(
+        self,
+        days: int = 7,
+        config: Config | None = None,
+        now: datetime | None = None,
+        load: LoadId | None = None,
+        data_until: datetime | None = None,
+    ) -> list[DayStats]: ...
+
+    def span(self) -> tuple[datetime, datetime] | None: ...
 
 
 class Reads(StoreBase):

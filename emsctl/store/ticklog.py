@@ -3,9 +3,7 @@ transaction per tick; kept (and journalled) through a database outage, pruned pa
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,94 +13,24 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, delete, func, insert, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import OperationalError
 
-from emsctl.model import (
-    MEASUREMENTS,
-    OUTPUT_ON,
-    LoadId,
-    LoadStatus,
-    Snapshot,
-    State,
-    Transition,
-)
+from emsctl.model import LoadId, LoadStatus, Snapshot, State, Transition
 from emsctl.store import journal
 from emsctl.store.base import StoreBase, _cause
-from emsctl.store.db import (
-    MEMORY,
-    StoreError,
-)
-from emsctl.store.models import (
-    commands_table,
-    forecasts_table,
-    sample_loads_table,
-    samples_table,
-    transitions_table,
+from emsctl.store.db import MEMORY
+from emsctl.store.models import commands_table, forecasts_table, samples_table
+from emsctl.store.rows import (
+    INSERT_COMMAND,
+    INSERT_TRANSITION,
+    command_row,
+    insert_sample,
+    sample_rows,
+    transition_row,
 )
 
 log = logging.getLogger(__name__)
-
-_WATTS = frozenset({*(m for m in MEASUREMENTS if m.endswith("_w")), "surplus_w", "power_w"})
-
-
-_OUTPUT_KEYS = ("relay_on", "output_on")
-
-
-def _compact(values: Mapping[str, float | None]) -> str | None:
-    """Measurements as short JSON: missing and non-finite values are left out."""
-    out: dict[str, float] = {}
-    for key, value in values.items():
-        if value is None or isinstance(value, bool):
-            continue
-        v = float(value)
-        if math.isfinite(v):
-            out[key] = round(v, 1)
-    return json.dumps(out, separators=(",", ":")) if out else None
-
-
-def _output_on(t: Transition) -> bool | None:
-    if t.target in OUTPUT_ON:
-        return True
-    if t.target is State.MANUAL:
-        for key in _OUTPUT_KEYS:
-            value = t.measurements.get(key)
-            if value is not None:
-                return bool(value)
-        return None
-    if t.target is State.UNAVAILABLE:
-        return None
-    return False
-
-
-# Statements built once: the tick's writes reuse them.
-_INSERT_TRANSITION = insert(transitions_table)
-_INSERT_COMMAND = insert(commands_table)
-_INSERT_SAMPLE = insert(samples_table)
-_INSERT_SAMPLE_LOAD = insert(sample_loads_table)
-
-
-def _transition_row(t: Transition) -> dict[str, Any]:
-    if t.at.tzinfo is None:
-        raise ValueError(f"naive datetime {t.at.isoformat()} (the store needs aware UTC)")
-    return {
-        "at": t.at,
-        "load": str(t.load),
-        "source": str(t.source),
-        "target": str(t.target),
-        "event": str(t.event),
-        "reasons": json.dumps(list(t.reasons), ensure_ascii=False),
-        "output_on": _output_on(t),
-        "measurements": _compact(t.measurements),
-        # Kept for a state's planned end; transitions do not carry one (yet).
-        "until": None,
-    }
-
-
-def _rounded(name: str, value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return float(round(value)) if name in _WATTS else round(value, 1)
 
 
 @dataclass
@@ -115,14 +43,6 @@ class _TickRows:
 
 class _TickState(threading.local):
     rows: _TickRows | None = None
-
-
-def _insert_sample(conn: Connection, values: dict[str, Any], loads: list[dict[str, Any]]) -> None:
-    key = conn.execute(_INSERT_SAMPLE, values).inserted_primary_key
-    if key is None:  # pragma: no cover - SQLite always reports the rowid
-        raise RuntimeError("no id for the new sample")
-    if loads:
-        conn.execute(_INSERT_SAMPLE_LOAD, [{**row, "sample_id": key[0]} for row in loads])
 
 
 class TickLogPort(Protocol):
@@ -157,6 +77,9 @@ class TickLogPort(Protocol):
 
     def prune(self, now: datetime) -> bool: ...
 
+    @property
+    def unsaved_transitions(self) -> int: ...
+
 
 class TickLog(StoreBase):
     """The tick-time writes (see TickLogPort)."""
@@ -169,28 +92,6 @@ class TickLog(StoreBase):
         self.transitions_dropped = 0
         #: The writes of a tick in progress (per thread: the web UI's writes are its own).
         self._tick = _TickState()
-
-    def _replay_journal(self) -> None:
-        """Write the transitions an earlier run kept in its outage journal, then remove it."""
-        path = journal.journal_path(self.path)
-        rows = journal.read(path)
-        if not rows and not path.exists():
-            return
-        if rows:
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(_INSERT_TRANSITION, rows)
-            except SQLAlchemyError as exc:
-                raise StoreError(
-                    self.path, f"cannot write the outage journal {path} ({_cause(exc)})"
-                ) from exc
-            log.warning(
-                "wrote %d transition(s) from the outage journal %s (kept while the database "
-                "was unavailable)",
-                len(rows),
-                path,
-            )
-        journal.remove(path)
 
     @contextmanager
     def tick(self) -> Iterator[None]:
@@ -216,11 +117,11 @@ class TickLog(StoreBase):
             try:
                 with self.engine.begin() as conn:
                     if unsaved:
-                        conn.execute(_INSERT_TRANSITION, unsaved)
+                        conn.execute(INSERT_TRANSITION, unsaved)
                     if rows.commands:
-                        conn.execute(_INSERT_COMMAND, rows.commands)
+                        conn.execute(INSERT_COMMAND, rows.commands)
                     for values, loads in rows.samples:
-                        _insert_sample(conn, values, loads)
+                        insert_sample(conn, values, loads)
             except OperationalError as exc:
                 # Disk full, locked, an I/O error: the transitions wait (journalled).
                 self._count("tick", exc)
@@ -253,12 +154,12 @@ class TickLog(StoreBase):
 
     def _write_command(self, row: dict[str, Any]) -> bool:
         with self.engine.begin() as conn:
-            conn.execute(_INSERT_COMMAND, row)
+            conn.execute(INSERT_COMMAND, row)
         return True
 
     def _write_sample(self, values: dict[str, Any], loads: list[dict[str, Any]]) -> bool:
         with self.engine.begin() as conn:
-            _insert_sample(conn, values, loads)
+            insert_sample(conn, values, loads)
         return True
 
     def record_transitions(self, transitions: Sequence[Transition]) -> bool:
@@ -270,7 +171,7 @@ class TickLog(StoreBase):
         refused = False
         for t in transitions:
             try:
-                row = _transition_row(t)
+                row = transition_row(t)
             except (TypeError, ValueError) as exc:  # a bug in the caller, not an outage
                 self._count("record_transitions", exc)
                 log.error("transition not storable, dropped: %s (%s)", t, exc)
@@ -313,7 +214,7 @@ class TickLog(StoreBase):
             rows = list(self._unsaved)
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(_INSERT_TRANSITION, rows)
+                    conn.execute(INSERT_TRANSITION, rows)
             except OperationalError as exc:
                 self._count(op, exc)
                 log.warning(
@@ -356,18 +257,7 @@ class TickLog(StoreBase):
         and would add a row per load per tick); a failed one is."""
         if renew and ok:
             return True
-        row = {
-            "at": at,
-            "load": str(load),
-            "on": on,
-            "reason": reason,
-            "ok": ok,
-            "error": error,
-            "latency_ms": None if latency_s is None else round(latency_s * 1000.0, 1),
-            "dry_run": dry_run,
-            "renew": renew,
-        }
-
+        row = command_row(load, on, reason, ok, error, latency_s, at, dry_run, renew)
         if self._tick.rows is not None:
             self._tick.rows.commands.append(row)
             return True
@@ -384,20 +274,7 @@ class TickLog(StoreBase):
         surplus_w: float | None = None,
     ) -> bool:
         """One row for the chart: the snapshot's measurements and each load's state/output."""
-        values: dict[str, Any] = {
-            name: _rounded(name, getattr(snapshot, name)) for name in MEASUREMENTS
-        }
-        values["at"] = at
-        values["surplus_w"] = _rounded("surplus_w", surplus_w)
-        loads = [
-            {
-                "load": str(load),
-                "state": str(status.state),
-                "output_on": status.reading.relay_on,
-                "power_w": _rounded("power_w", status.reading.power_w),
-            }
-            for load, status in statuses.items()
-        ]
+        values, loads = sample_rows(at, snapshot, statuses, surplus_w)
         if self._tick.rows is not None:
             self._tick.rows.samples.append((values, loads))
             return True
