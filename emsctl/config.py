@@ -563,17 +563,29 @@ _HOSTNAME = re.compile(
 )
 
 
-_HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+#: A label as browsers send it in Host: DNS's letters, digits and '-', and '_' (which
+#: browsers accept and some local names carry).
+_HOST_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
 
 
 def host_name(value: str, where: str = "") -> str:
-    """A DNS host name as a browser sends it in Host (no scheme, port, path or wildcard);
-    IP addresses are always allowed and need no entry."""
+    """A host name as a browser sends it in Host (no scheme, port, path or wildcard), or an
+    IP address (always answered, so its entry is harmless)."""
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
     labels = value.rstrip(".").split(".")
-    if not value or len(value) > 253 or not all(_HOST_LABEL.fullmatch(x) for x in labels):
+    if (
+        not value
+        or len(value) > 253
+        or not all(_HOST_LABEL.fullmatch(x) for x in labels)
+        or labels[-1].isdigit()  # 192.168.1.300 is a mistyped address, not a name
+    ):
         raise ValueError(
-            f"{where}: {value!r} is not a host name (letters, digits, '-' and dots, e.g. "
-            "ems.example.org: no scheme, port, path or '*')"
+            f"{where}: {value!r} is not a host name (letters, digits, '-', '_' and dots, "
+            "e.g. ems.example.org: no scheme, port, path or '*') nor an IP address"
         )
     return value
 

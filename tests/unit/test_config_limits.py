@@ -44,7 +44,18 @@ def test_the_bounds_leave_room_for_every_real_house() -> None:
 
 
 @pytest.mark.parametrize(
-    "entry", ["ems.example.org:8080", "*", "*.example.org", "", "http://ems", "a b", "ems/ui"]
+    "entry",
+    [
+        "ems.example.org:8080",
+        "*",
+        "*.example.org",
+        "",
+        "http://ems",
+        "a b",
+        "ems/ui",
+        "192.168.178.300",
+        "[::1]:8080",
+    ],
 )
 def test_an_allowed_host_that_is_not_a_host_name_is_refused_with_its_key(entry: str) -> None:
     """A port, a scheme or a wildcard there never matches a Host header (or, for '*', would
@@ -54,5 +65,12 @@ def test_an_allowed_host_that_is_not_a_host_name_is_refused_with_its_key(entry: 
 
 
 def test_host_names_as_browsers_send_them_are_allowed() -> None:
-    hosts = ["ems.example.org", "ems-pi", "xn--bcher-kva.example", "ems.local."]
+    hosts = ["ems.example.org", "ems-pi", "xn--bcher-kva.example", "ems.local.", "ems_pi"]
+    assert parse_config({"webui": {"allowed_hosts": hosts}}).webui.allowed_hosts == hosts
+
+
+def test_an_ip_address_is_accepted_though_it_needs_no_entry() -> None:
+    """Every IP address is answered anyway: listing one does no harm, it must not stop
+    the start (an IPv6 address is not a host name but is a fine entry)."""
+    hosts = ["192.168.178.20", "::1", "fe80::1", "2001:db8::5"]
     assert parse_config({"webui": {"allowed_hosts": hosts}}).webui.allowed_hosts == hosts
