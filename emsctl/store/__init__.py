@@ -16,8 +16,9 @@ The store is split by who uses it; each part has its Protocol beside its impleme
     repo.py       Store                     the parts together, plus restore_statuses
                                             (restore.py; it reads the log and the overrides
                                             and writes "restore" transitions)
-with rows.py (records to rows), queries.py (the read side's SQL), journal.py, db.py,
-models.py, migrate.py and records.py underneath. The users import only the Protocols:
+with rows.py (records to rows), queries.py and daystats.py (the read side's SQL),
+journal.py, db.py, models.py, migrate.py and records.py underneath. The users import only
+the Protocols:
 the controller TickLogPort, OverridePort and DatabasePort; the web UI OverrideReads,
 ReadsPort and KeyValuePort; the adapters their own StateStore (kv_get/kv_put).
 

@@ -15,7 +15,7 @@ from emsctl.model import (
     OUTPUT_ON,
     LoadId,
 )
-from emsctl.store import queries
+from emsctl.store import daystats, queries
 from emsctl.store.base import StoreBase
 from emsctl.store.models import (
     samples_table,
@@ -121,13 +121,15 @@ class Reads(StoreBase):
         at = now or clock.now()
         open_until = at if data_until is None else min(at, data_until)
         specs = [
-            queries.LoadSpec(str(x), cfg.loads.get(x).nominal_w, cfg.loads.get(x).min_on_s, order=i)
+            daystats.LoadSpec(
+                str(x), cfg.loads.get(x).nominal_w, cfg.loads.get(x).min_on_s, order=i
+            )
             for i, x in enumerate(cfg.control.priority)
             if load is None or str(x) == str(load)
         ]
-        bounds = queries.day_bounds(at, days, cfg.control.tz)
+        bounds = daystats.day_bounds(at, days, cfg.control.tz)
         with self.engine.connect() as conn:
-            return queries.day_stats(conn, bounds, specs, now=open_until)
+            return daystats.day_stats(conn, bounds, specs, now=open_until)
 
     def span(self) -> tuple[datetime, datetime] | None:
         """The first and the last time the database holds anything for (None: empty)."""

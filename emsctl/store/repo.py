@@ -27,7 +27,7 @@ Start-up: restore_statuses(now, config=None, *, record=True) -> dict[LoadId, Loa
         -> list[HistoryRow]                   transitions and overrides merged, newest first
     samples(since, until=None) -> list[SampleRecord]          oldest first, for the chart
     commands(load=None, since=None, limit=100) -> list[CommandRecord]
-    stats(days=7, config=None, now=None, load=None) -> list[DayStats]   see queries.py
+    stats(days=7, config=None, now=None, load=None) -> list[DayStats]   see daystats.py
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import pytest
 from emsctl.config import Config
 from emsctl.model import LoadId, LoadReading, LoadStatus, Snapshot, State, Transition
 from emsctl.store import DayStats, Store
-from emsctl.store.queries import day_bounds
+from emsctl.store.daystats import day_bounds
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MIDNIGHT = datetime(2026, 6, 1, 22, 0, tzinfo=UTC)  # start of 2026-06-02, local
