@@ -19,16 +19,21 @@ mkdir -p "$PREFIX/share"
 cp -r "$SRC/docs" "$PREFIX/share/"
 
 # The config may hold the forecast.solar key and the web UI's password hash: readable by root
-# and the service only. The unit runs as a dynamic user whose group is this static one
-# (Group=ems: systemd uses a static group of that name when it exists).
-getent group ems >/dev/null || groupadd --system ems
+# and the service only. The unit's dynamic user gets this static group through
+# SupplementaryGroups=ems-config. Not a group called `ems`: systemd refuses to start a
+# DynamicUser= service (status 217/USER) when a static group has the name of its User=ems but
+# no static user does.
+getent group ems-config >/dev/null || groupadd --system ems-config
+if getent group ems >/dev/null && ! getent passwd ems >/dev/null; then
+    echo "install.sh: warning: the group 'ems' (without a user 'ems') keeps the service from starting; if nothing else uses it: sudo groupdel ems" >&2
+fi
 install -d -m 0755 /etc/ems
 if [ ! -f /etc/ems/ems-config.yaml ]; then
-    install -m 0640 -o root -g ems "$SRC/configs/ems-config.yaml" /etc/ems/ems-config.yaml
-    echo "installed /etc/ems/ems-config.yaml: review it, then: emsctl check-config /etc/ems/ems-config.yaml"
+    install -m 0640 -o root -g ems-config "$SRC/configs/ems-config.yaml" /etc/ems/ems-config.yaml
+    echo "installed /etc/ems/ems-config.yaml: review it, then: sudo emsctl check-config /etc/ems/ems-config.yaml"
 else
-    chgrp ems /etc/ems/ems-config.yaml && chmod 0640 /etc/ems/ems-config.yaml
-    echo "kept the existing /etc/ems/ems-config.yaml (now root:ems 0640)"
+    chown root:ems-config /etc/ems/ems-config.yaml && chmod 0640 /etc/ems/ems-config.yaml
+    echo "kept the existing /etc/ems/ems-config.yaml (now root:ems-config 0640)"
 fi
 if [ ! -f /etc/ems/credentials.env ]; then
     umask 077

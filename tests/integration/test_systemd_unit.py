@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -46,14 +47,30 @@ def test_unit_is_hardened_and_uses_the_watchdog() -> None:
         assert key in docs, f"docs/operations.md should explain {key}"
 
 
+def _unit_values(key: str) -> list[str]:
+    return [
+        line.split("=", 1)[1].strip()
+        for line in UNIT.read_text().splitlines()
+        if line.startswith(f"{key}=")
+    ]
+
+
 def test_the_config_is_installed_readable_by_root_and_the_service_only() -> None:
     """It may hold the forecast.solar key and the web UI's password hash: not world-readable
-    (it was 0644). The service reads it through the static group `ems`, which systemd uses
-    for `Group=ems` beside the dynamic user."""
+    (it was 0644). The dynamic user reads it through a static group given to it by
+    SupplementaryGroups=. That group must not be named like User=: systemd refuses to start a
+    DynamicUser= service whose user name is a static group's but no static user's (EILSEQ,
+    status 217/USER), so a static group `ems` beside `User=ems` would keep EMS from running."""
     script = (ROOT / "deploy" / "install.sh").read_text()
-    assert "groupadd --system ems" in script
-    assert 'install -m 0640 -o root -g ems "$SRC/configs/ems-config.yaml"' in script
-    assert "chgrp ems /etc/ems/ems-config.yaml && chmod 0640" in script  # an upgrade too
+    created = re.findall(r"groupadd --system (\S+)", script)
+    assert len(created) == 1, created
+    group = created[0]
+    assert group not in _unit_values("User") + _unit_values("Group")
+    assert _unit_values("DynamicUser") == ["yes"]
+    assert group in " ".join(_unit_values("SupplementaryGroups")).split()
+    assert f'install -m 0640 -o root -g {group} "$SRC/configs/ems-config.yaml"' in script
+    # An upgrade tightens a config installed before.
+    assert f"chown root:{group} /etc/ems/ems-config.yaml && chmod 0640" in script
     assert "0644" not in script
-    unit = UNIT.read_text()
-    assert "\nGroup=ems\n" in unit and "\nDynamicUser=yes\n" in unit
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    assert f"SupplementaryGroups={group}" in docs
