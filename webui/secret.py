@@ -42,8 +42,15 @@ def _read(path: Path) -> str:
     try:
         mode = path.stat().st_mode
         key = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SecretKeyError(f"web UI secret key {path}: cannot be read ({exc})") from None
+    except OSError as exc:
+        raise SecretKeyError(
+            f"web UI secret key {path}: cannot be read ({exc.strerror or exc})"
+        ) from None
+    except UnicodeDecodeError:
+        raise SecretKeyError(
+            f"web UI secret key {path}: not a key EMS wrote (not ASCII text); delete the file "
+            "and a new key is created at the next start"
+        ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning(
             "web UI secret key %s is readable by others (mode %o): chmod 600 it",

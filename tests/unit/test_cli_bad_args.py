@@ -185,6 +185,14 @@ CASES: list[Case] = [
         process_only=True,
     ),
     case("run", "--config", "{tmp}/shortkey/c.yaml", says="too short", process_only=True),
+    case(
+        "run",
+        "--config",
+        "{tmp}/dirkey/c.yaml",
+        says="webui-secret: cannot be read (Is a directory)",
+        process_only=True,
+    ),
+    case("run", "--config", "{tmp}/binkey/c.yaml", says="not a key EMS wrote", process_only=True),
     # demo
     case("demo", "--scenario", "nope", says="no bundled scenario of that name", process_only=True),
     case("demo", "--start", "25:00", says="is not a time of day", process_only=True),
@@ -273,12 +281,16 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, held_port: int) -> Path:
         f"credentials_file: '{tmp}/nocreds.env'}}\n"
     )
     (tmp / "notes.db").write_text("shopping list\n")
-    (tmp / "shortkey").mkdir()
+    # A web UI key that is too short, cannot be read (a directory), is not text.
+    for name in ("shortkey", "dirkey", "binkey"):
+        (tmp / name).mkdir()
+        (tmp / name / "c.yaml").write_text(
+            plain.replace(f"{tmp}/state/", f"{tmp}/{name}/")
+            + "webui: {port: 0}\nmetrics: {enabled: false}\n"
+        )
     (tmp / "shortkey" / "webui-secret").write_text("short")
-    (tmp / "shortkey" / "c.yaml").write_text(
-        plain.replace(f"{tmp}/state/", f"{tmp}/shortkey/")
-        + "webui: {port: 0}\nmetrics: {enabled: false}\n"
-    )
+    (tmp / "dirkey" / "webui-secret").mkdir()
+    (tmp / "binkey" / "webui-secret").write_bytes(b"\xff\xfe" * 32)
     conn = sqlite3.connect(tmp / "other.db")
     with conn:
         conn.execute("CREATE TABLE recipes (name TEXT)")
@@ -402,6 +414,21 @@ def test_bad_input_in_a_process(
 ) -> None:
     rc, out, err = process_results[c.argv]
     _check(c, rc, out, err, scratch, held_port)
+
+
+@pytest.mark.parametrize("name", ["shortkey", "dirkey", "binkey"])
+def test_a_bad_web_ui_key_stops_run_with_one_line(
+    name: str, process_results: dict[tuple[str, ...], Outcome]
+) -> None:
+    """Besides the log records of the start so far (a warning among them: the short key's
+    file is readable by others), the reason is one line, naming the file."""
+    rc, _out, err = process_results[("run", "--config", f"{{tmp}}/{name}/c.yaml")]
+    assert rc == 2
+    log_record = re.compile(r"^(\d{4}-\d\d-\d\d [\d:,]+ )?(DEBUG|INFO|WARNING) [\w.]+: ")
+    message = [line for line in err.strip().splitlines() if not log_record.match(line)]
+    assert len(message) == 1, err
+    assert message[0].startswith("cannot start: web UI secret key ")
+    assert f"{name}/webui-secret" in message[0]
 
 
 # --------------------------------------------------------------------------- coverage
