@@ -1,18 +1,23 @@
 """The daemon's own Prometheus metrics (`/metrics` on :9099), on a registry per instance.
 
 Names follow Prometheus conventions: `ems_` prefix, base units, `_total` counters, `_info`
-for text as labels. Dashboards: deploy/grafana/ems-dashboard.json.
+for facts as labels. Every label value comes from a closed set (loads, states, events, modes,
+reason codes, measurement names, error kinds), never from free text or numbers: a value that
+changed every tick would make a new time series every tick. The decisions' human reasons are
+in the web UI and /api/status; here each load has one series per reason code that holds.
+Dashboards: deploy/grafana/ems-dashboard.json.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from emsctl import __version__
-from emsctl.model import MEASUREMENTS, LoadId, State
+from emsctl.model import MEASUREMENTS, LoadId, ReasonCode, State
 from emsctl.site import TickResult
 from emsctl.status import StatusReport
 
@@ -50,8 +55,8 @@ class Metrics:
         )
         self.reason = Gauge(
             "ems_load_reason_info",
-            "The load's current decision reasons",
-            ["load", "reason"],
+            "1 for each reason code of the load's current decision (docs/decision-logic.md)",
+            ["load", "code"],
             registry=r,
         )
         self.override = Gauge(
@@ -110,7 +115,7 @@ class Metrics:
             "Viessmann API calls left in the rolling 24 h budget",
             registry=r,
         )
-        self._reason_labels: dict[LoadId, str] = {}
+        self._reason_codes: dict[LoadId, frozenset[ReasonCode]] = {}
         self._override_labels: dict[LoadId, str] = {}
 
     def set_info(self, dry_run: bool) -> None:
@@ -137,6 +142,10 @@ class Metrics:
                 self.age.labels(name=name).set(age)
         for t in result.transitions:
             self.transitions.labels(load=t.load.value, event=t.event).inc()
+        verdicts = result.decision.verdicts
+        for load in report.loads.keys() | self._reason_codes.keys():
+            v = verdicts.get(load) if load in report.loads else None
+            self._set_codes(load, v.codes if v is not None else ())
         for load, view in report.loads.items():
             lv = load.value
             for st in State:
@@ -147,7 +156,6 @@ class Metrics:
                 self.power.labels(load=lv).set(view.power_w)
             if view.gate_pct is not None:
                 self.gate.labels(load=lv).set(view.gate_pct)
-            self._swap(self.reason, self._reason_labels, load, "reason", "; ".join(view.reasons))
             mode = view.override_mode.value if view.override_mode else ""
             self._swap(self.override, self._override_labels, load, "mode", mode)
 
@@ -173,6 +181,20 @@ class Metrics:
     @staticmethod
     def _children(metric: Any) -> set[tuple[str, ...]]:
         return set(metric._metrics.keys())
+
+    def _set_codes(self, load: LoadId, codes: Iterable[ReasonCode]) -> None:
+        """One series per reason code the load's decision holds now; a code that no longer
+        holds (or a load no longer driven) loses its series."""
+        new = frozenset(codes)
+        old = self._reason_codes.get(load, frozenset())
+        for code in old - new:
+            self.reason.remove(load.value, code.value)
+        for code in new - old:
+            self.reason.labels(load=load.value, code=code.value).set(1)
+        if new:
+            self._reason_codes[load] = new
+        else:
+            self._reason_codes.pop(load, None)
 
     def _swap(
         self, metric: Gauge, seen: dict[LoadId, str], load: LoadId, label: str, value: str

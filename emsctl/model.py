@@ -1,6 +1,11 @@
 """Domain vocabulary shared by every layer: loads, states, snapshots, verdicts and commands.
 
 Plain frozen dataclasses and enums; this module imports nothing of ours and does no I/O.
+
+A verdict's reasons come twice: as sentences for people (`Verdict.reasons`, with live figures)
+and as stable codes from the closed `ReasonCode` set (`Verdict.codes`, one per sentence, same
+order) for metrics and tools. One code per reason, not one primary code per verdict: several
+reasons hold at once and each one matters to the owner; see `Verdict`.
 """
 
 from __future__ import annotations
@@ -74,6 +79,50 @@ class Event(StrEnum):
     AUTO = "auto"  # forced_* -> on/off: override cleared or expired
     LOSE = "lose"  # * -> unavailable: the device's API is unusable until a person acts
     REGAIN = "regain"  # unavailable -> on (the device still runs our command) or off
+
+
+class ReasonCode(StrEnum):
+    """What a reason of a Verdict is about, as a stable machine code from a closed set.
+
+    The reasons' text carries live figures ("min runtime: 3 min 12 s left"), which suits a
+    person but changes every tick; a code never does, so metrics label with it and tools
+    match on it. docs/decision-logic.md ("Reason codes") lists each code with its rule and an
+    example text. A new kind of reason needs a new member here (and a row there); the text of
+    an existing one may change freely.
+    """
+
+    SURPLUS = "surplus"  # rule 2: the surplus covers a running load, or is enough to start
+    NO_SURPLUS = "no_surplus"  # rules 2, 8: too little surplus (total or on the phase)
+    SOC_GATE = "soc_gate"  # rule 1: soc below the load's gate (or gate - hysteresis)
+    ON_DELAY = "on_delay"  # rule 3: the start condition holds, on_delay_s not yet passed
+    START_READY = "start_ready"  # rule 3: on_delay_s passed, a candidate for the start slot
+    OFF_DELAY = "off_delay"  # rule 3: the stop condition holds, off_delay_s not yet passed
+    SHED_READY = "shed_ready"  # rule 3: off_delay_s passed, a candidate for the shed slot
+    RECOVERED = "recovered"  # rule 3: the stop condition cleared while disarming
+    SETTLING = "settling"  # rule 4: the last switch still settles (settle_s)
+    WAITING_FOR_SLOT = "waiting_for_slot"  # rule 4: another load has this tick's slot
+    MIN_RUNTIME = "min_runtime"  # rule 5: min_on_s not yet passed
+    MIN_OFF = "min_off"  # rule 5: min_off_s not yet passed
+    BRAKE = "brake"  # rule 6: soc (or the last plausible soc) below brake_soc
+    EXCLUSION = "exclusion"  # rule 7: an exclusive peer is on, or switching on
+    OUTDOOR_LIMIT = "outdoor_limit"  # rule 9: warmer outside than the load's limit
+    OUTDOOR_UNKNOWN = "outdoor_unknown"  # rule 9: no outdoor temperature to judge the limit
+    COMPRESSOR_IDLE = "compressor_idle"  # rule 10: early release, the compressor idles
+    CAR_NOT_CHARGING = "car_not_charging"  # rule 11: early release, the car draws nothing
+    COOLDOWN = "cooldown"  # rules 10, 11: in the cooldown after a release
+    COOLDOWN_OVER = "cooldown_over"  # rules 10, 11: the cooldown ended
+    STALE_DATA = "stale_data"  # rule 13: grid/soc missing or stale, loads held
+    FAILSAFE = "failsafe"  # rule 13: missing for failsafe_after_s, loads are shed
+    FORECAST = "forecast"  # rule 14: the forecast lowered the load's gate
+    CHARGING_WINDOW = "charging_window"  # rule 15: the car charging window holds
+    UNREACHABLE = "unreachable"  # the device cannot be read (timeout, bad answer)
+    UNAVAILABLE = "unavailable"  # the device needs a person (revoked login)
+    AVAILABLE_AGAIN = "available_again"  # an unavailable device answers again
+    MANUAL = "manual"  # a person switched the device; the EMS leaves it alone
+    MANUAL_ENDED = "manual_ended"  # the manual hold expired
+    FORCED_ON = "forced_on"  # the owner's Force on
+    FORCED_OFF = "forced_off"  # the owner's Force off
+    OVERRIDE_ENDED = "override_ended"  # the owner's override ended or expired
 
 
 class Release(StrEnum):
@@ -215,7 +264,18 @@ class Verdict:
     """The engine's judgement of one load at one tick.
 
     `start_ok`/`keep_ok` are the raw conditions; `event` is the transition the engine wants
-    (None = stay). `reasons` are short human sentences for log, store, metrics and UI.
+    (None = stay). `reasons` are short human sentences for log, store and UI; `codes` holds
+    the ReasonCode of each, in the same order (`codes[i]` is what `reasons[i]` is about).
+
+    Why a code per reason rather than one primary code: a verdict often has several reasons
+    that all hold (soc below the gate *and* min_off running *and* an exclusive peer on), and
+    which one "decides" depends on the order the passes ran in, not on the house; the metric
+    `ems_load_reason_info{load, code}` shows each of them, as the UI shows each sentence. Two
+    parallel tuples rather than pairs keep `reasons` as it was for the log, store and UI.
+    The engine adds each reason with its code in one call (`Judgement.add`), so the two
+    always match (tests/unit/test_engine_properties.py checks it); `codes` is empty only for
+    a verdict the engine did not make (the site's own, for an owner's Auto), which never
+    reaches the metrics.
     """
 
     load: LoadId
@@ -225,6 +285,7 @@ class Verdict:
     reasons: tuple[str, ...]
     gate_pct: float
     surplus_w: float | None
+    codes: tuple[ReasonCode, ...] = ()
     release: Release | None = None
     #: Seconds of cooldown after a release.
     cooldown_s: float = 0.0

@@ -74,6 +74,7 @@ def evaluate(
             start_ok=j.start_ok,
             keep_ok=j.keep_ok,
             reasons=tuple(j.reasons),
+            codes=tuple(j.codes),
             gate_pct=j.gate,
             surplus_w=facts.surplus,
             release=j.release,

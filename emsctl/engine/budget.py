@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from emsctl import units
 from emsctl.config import LoadConfig
 from emsctl.engine.facts import Facts, Judgement
-from emsctl.model import EMS_RUNNING, LoadId, Snapshot
+from emsctl.model import EMS_RUNNING, LoadId, ReasonCode, Snapshot
 
 
 def own_power(j: Judgement, snapshot: Snapshot, compressor_taken: bool) -> tuple[float, bool]:
@@ -61,7 +61,7 @@ def running_budget(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
             held = units.duration(facts.missing_for)
             for j in js.values():
                 if j.status.state in EMS_RUNNING:
-                    j.reasons.append(f"no fresh grid/soc data for {held}; holding")
+                    j.add(ReasonCode.STALE_DATA, f"no fresh grid/soc data for {held}; holding")
         return
     # The shared compressor is owned by the lowest-priority running heat-pump load: that is
     # the one shedding reaches first, and the compressor only stops once every heat-pump
@@ -80,13 +80,14 @@ def running_budget(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
         avail = budget if phase is None else min(budget, phase + own)
         if avail - own >= -j.cfg.max_import_w:
             budget -= own
-            j.reasons.append(f"surplus covers the load ({units.power(own)})")
+            j.add(ReasonCode.SURPLUS, f"surplus covers the load ({units.power(own)})")
         else:
             j.keep_ok = False
             label = "surplus" if avail == budget else f"{j.cfg.phase} surplus"
-            j.reasons.append(
+            j.add(
+                ReasonCode.NO_SURPLUS,
                 f"{label} {units.power(avail)} < load {units.power(own)} - tolerated import "
-                f"{units.power(j.cfg.max_import_w)}"
+                f"{units.power(j.cfg.max_import_w)}",
             )
     # What is left for loads that want to start is the surplus measured now: the power of a
     # running load that is leaving is not free until it has left (no start on it).

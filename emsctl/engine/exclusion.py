@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from emsctl.config import Config, LoadConfig
 from emsctl.engine.facts import Facts, Judgement, in_window
-from emsctl.model import OUTPUT_ON, Event, LoadId, LoadStatus
+from emsctl.model import OUTPUT_ON, Event, LoadId, LoadStatus, ReasonCode
 
 
 def exempt(cfg: LoadConfig, facts: Facts) -> bool:
@@ -83,4 +83,4 @@ def enforce(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
             j = js[load]
             j.event = None
             j.candidate_start = False
-            j.reasons.append(f"exclusive with {holder.value}, which is switching on")
+            j.add(ReasonCode.EXCLUSION, f"exclusive with {holder.value}, which is switching on")

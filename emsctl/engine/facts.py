@@ -15,6 +15,7 @@ from emsctl.model import (
     Event,
     LoadId,
     LoadStatus,
+    ReasonCode,
     Release,
     Snapshot,
 )
@@ -36,15 +37,25 @@ def elapsed(since: datetime | None, now: datetime) -> float:
     return 0.0 if since is None else (now - since).total_seconds()
 
 
+#: One reason of a verdict: its stable code and the sentence for a person.
+Reason = tuple[ReasonCode, str]
+
+
 @dataclass
 class Judgement:
-    """Working notes for one load during one evaluation; each pass adds to them."""
+    """Working notes for one load during one evaluation; each pass adds to them.
+
+    Reasons are only added through `add`, `first`, `extend` and `decide`, which keep
+    `codes[i]` the code of `reasons[i]` (two lists rather than pairs: the verdict takes both
+    as they are, and the engine runs half a million times in a year's replay).
+    """
 
     load: LoadId
     status: LoadStatus
     cfg: LoadConfig
     gate: float
     reasons: list[str] = field(default_factory=list)
+    codes: list[ReasonCode] = field(default_factory=list)
     start_ok: bool = False
     keep_ok: bool = True
     event: Event | None = None
@@ -59,12 +70,27 @@ class Judgement:
     candidate_shed: bool = False
     failsafe_shed: bool = False
 
-    def decide(self, event: Event | None, *reasons: str) -> None:
-        """A person's (or a device's) decision: it replaces the rules' reasons."""
+    def add(self, code: ReasonCode, text: str) -> None:
+        """One more reason, after those already given."""
+        self.codes.append(code)
+        self.reasons.append(text)
+
+    def first(self, code: ReasonCode, text: str) -> None:
+        """The reason that decides the transition: before those already given."""
+        self.codes.insert(0, code)
+        self.reasons.insert(0, text)
+
+    def extend(self, reasons: list[Reason]) -> None:
+        for code, text in reasons:
+            self.add(code, text)
+
+    def decide(self, event: Event | None, code: ReasonCode, text: str) -> None:
+        """A person's (or a device's) decision: its reason replaces the rules' reasons."""
         self.event = event
         self.release = None
         self.decided = True
-        self.reasons = list(reasons)
+        self.codes = [code]
+        self.reasons = [text]
 
 
 @dataclass

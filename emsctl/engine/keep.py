@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from emsctl import units
 from emsctl.engine import exclusion
 from emsctl.engine.facts import Facts, Judgement
-from emsctl.model import EMS_RUNNING, LoadId
+from emsctl.model import EMS_RUNNING, LoadId, ReasonCode
 
 
 def keep_running(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
@@ -26,17 +26,18 @@ def keep_running(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
         window = j.cfg.charging_window
         if window is not None and window.covers(facts.local):
             j.keep_ok = True
-            j.reasons.append(window.reason)
+            j.add(ReasonCode.CHARGING_WINDOW, window.reason)
         elif soc is not None and soc < j.gate - c.gate_hysteresis_pct:
             j.keep_ok = False
-            j.reasons.append(
+            j.add(
+                ReasonCode.SOC_GATE,
                 f"soc {units.percent(soc)} < gate {units.percent(j.gate)} - "
-                f"{c.gate_hysteresis_pct:g}"
+                f"{c.gate_hysteresis_pct:g}",
             )
         limit = j.cfg.outdoor_limit_c
         if limit is not None and outdoor is not None and outdoor > limit:
             j.keep_ok = False
-            j.reasons.append(f"outdoor {outdoor:.1f}°C > {limit:g}°C")
+            j.add(ReasonCode.OUTDOOR_LIMIT, f"outdoor {outdoor:.1f}°C > {limit:g}°C")
         _give_way(load, js, facts)
 
 
@@ -49,4 +50,4 @@ def _give_way(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> Non
         pst = js[peer].status
         if pst.state not in EMS_RUNNING or facts.order.index(peer) < facts.order.index(load):
             j.keep_ok = False
-            j.reasons.append(f"exclusive with {peer.value}, which is running")
+            j.add(ReasonCode.EXCLUSION, f"exclusive with {peer.value}, which is running")

@@ -10,7 +10,17 @@ from datetime import timedelta
 from emsctl import units
 from emsctl.engine import exclusion
 from emsctl.engine.facts import Facts, Judgement, elapsed
-from emsctl.model import EMS_RUNNING, OUTPUT_ON, Event, LoadId, LoadStatus, Mode, Release, State
+from emsctl.model import (
+    EMS_RUNNING,
+    OUTPUT_ON,
+    Event,
+    LoadId,
+    LoadStatus,
+    Mode,
+    ReasonCode,
+    Release,
+    State,
+)
 
 
 def relay_expected(status: LoadStatus) -> bool:
@@ -61,6 +71,7 @@ def _device_and_hand(j: Judgement, facts: Facts) -> bool:
     if not st.reading.available:
         j.decide(
             Event.LOSE if st.state is not State.UNAVAILABLE else None,
+            ReasonCode.UNAVAILABLE,
             st.reading.error or "device unavailable",
         )
         return True
@@ -68,12 +79,19 @@ def _device_and_hand(j: Judgement, facts: Facts) -> bool:
         still = st.reading.relay_on is True and st.commanded_on is True
         j.decided = True
         j.event = Event.REGAIN
-        j.reasons.append("device available again" + (", still running" if still else ""))
+        j.add(
+            ReasonCode.AVAILABLE_AGAIN,
+            "device available again" + (", still running" if still else ""),
+        )
         return True
     hold_s = facts.config.control.manual_hold_s
     manual = manual_change(st)
     if manual is not None:
-        j.decide(Event.DETECT_MANUAL, f"{manual}; leaving it alone for {units.duration(hold_s)}")
+        j.decide(
+            Event.DETECT_MANUAL,
+            ReasonCode.MANUAL,
+            f"{manual}; leaving it alone for {units.duration(hold_s)}",
+        )
         j.hold_until = facts.now + timedelta(seconds=hold_s)
         return True
     if st.state is not State.MANUAL:
@@ -83,16 +101,17 @@ def _device_and_hand(j: Judgement, facts: Facts) -> bool:
     until = st.manual_until or st.since + timedelta(seconds=hold_s)
     if facts.now < until:
         left = units.duration(elapsed(facts.now, until))
-        j.reasons.append(f"manual: EMS leaves it alone ({left} left)")
+        j.add(ReasonCode.MANUAL, f"manual: EMS leaves it alone ({left} left)")
     elif not st.reading.reachable:
         # The load is adopted as the device is; an unreadable device is not "off".
-        j.reasons.append(
+        j.add(
+            ReasonCode.UNREACHABLE,
             "manual hold expired; waiting for a reading of the device "
-            f"({st.reading.error or 'no reading'})"
+            f"({st.reading.error or 'no reading'})",
         )
     else:
         j.event = Event.MANUAL_END
-        j.reasons.append("manual hold expired")
+        j.add(ReasonCode.MANUAL_ENDED, "manual hold expired")
     return True
 
 
@@ -112,21 +131,21 @@ def _override(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> lis
     if ov.mode is Mode.FORCE_OFF:
         if st.state is not State.FORCED_OFF:
             j.event = Event.FORCE_OFF
-        j.reasons.append("forced off by the owner")
+        j.add(ReasonCode.FORCED_OFF, "forced off by the owner")
     elif facts.brake and not facts.config.control.force_beats_brake:
         if st.state in OUTPUT_ON:
             j.event = Event.BRAKE
             j.release = Release.BRAKE
-        j.reasons.append(f"force on held back: {facts.brake_reason}")
+        j.add(ReasonCode.BRAKE, f"force on held back: {facts.brake_reason}")
     elif st.state is State.FORCED_ON:
-        j.reasons.append("forced on by the owner")
+        j.add(ReasonCode.FORCED_ON, "forced on by the owner")
     elif blocked_by:
         names = ", ".join(p.value for p in blocked_by)
-        j.reasons.append(f"force on waits: exclusive with {names}")
+        j.add(ReasonCode.EXCLUSION, f"force on waits: exclusive with {names}")
         return blocked_by
     else:
         j.event = Event.FORCE_ON
-        j.reasons.append("forced on by the owner")
+        j.add(ReasonCode.FORCED_ON, "forced on by the owner")
     return []
 
 
@@ -139,10 +158,10 @@ def _override_ended(j: Judgement, facts: Facts) -> None:
         # Adopting it as `on` would only brake it next tick.
         j.event = Event.BRAKE
         j.release = Release.BRAKE
-        j.reasons.append(f"override ended; {facts.brake_reason}")
+        j.add(ReasonCode.BRAKE, f"override ended; {facts.brake_reason}")
     else:
         j.event = Event.AUTO
-        j.reasons.append("override ended")
+        j.add(ReasonCode.OVERRIDE_ENDED, "override ended")
 
 
 def _make_way(load: LoadId, blocked_by: list[LoadId], js: Mapping[LoadId, Judgement]) -> None:
@@ -153,4 +172,4 @@ def _make_way(load: LoadId, blocked_by: list[LoadId], js: Mapping[LoadId, Judgem
         if pj.status.state in EMS_RUNNING and not pj.decided:
             pj.event = Event.BRAKE
             pj.release = Release.EXCLUSION
-            pj.reasons.append(f"making way for {load.value}, forced on by the owner")
+            pj.add(ReasonCode.EXCLUSION, f"making way for {load.value}, forced on by the owner")

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from emsctl import units
 from emsctl.engine.facts import Facts, Judgement, elapsed, idle_key, no_car_key
-from emsctl.model import EMS_RUNNING, Event, LoadId, Release, State
+from emsctl.model import EMS_RUNNING, Event, LoadId, ReasonCode, Release, State
 
 
 def running(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
@@ -32,9 +32,9 @@ def _cooldown(j: Judgement, facts: Facts) -> None:
     until = j.status.cooldown_until
     if until is None or facts.now >= until:
         j.event = Event.COOL_DOWN_END
-        j.reasons.append("cooldown over")
+        j.add(ReasonCode.COOLDOWN_OVER, "cooldown over")
     else:
-        j.reasons.append(f"cooldown: {units.duration(elapsed(facts.now, until))} left")
+        j.add(ReasonCode.COOLDOWN, f"cooldown: {units.duration(elapsed(facts.now, until))} left")
 
 
 def _brake(j: Judgement, facts: Facts) -> bool:
@@ -47,7 +47,7 @@ def _brake(j: Judgement, facts: Facts) -> bool:
         return False
     j.event = Event.BRAKE
     j.release = Release.BRAKE
-    j.reasons.insert(0, facts.brake_reason)
+    j.first(ReasonCode.BRAKE, facts.brake_reason)
     return True
 
 
@@ -62,8 +62,8 @@ def _release(load: LoadId, j: Judgement, facts: Facts) -> bool:
         j.event = Event.RELEASE
         j.release = Release.COMPRESSOR_IDLE
         j.cooldown_s = idle.cooldown_s
-        j.reasons.insert(
-            0,
+        j.first(
+            ReasonCode.COMPRESSOR_IDLE,
             f"compressor idle {units.duration(idle_for)} (< {units.power(idle.below_w)}): "
             f"target reached, releasing; cooldown {units.duration(idle.cooldown_s)}",
         )
@@ -76,8 +76,8 @@ def _release(load: LoadId, j: Judgement, facts: Facts) -> bool:
     j.event = Event.RELEASE
     j.release = Release.CAR_NOT_CHARGING
     j.cooldown_s = no_car.retry_after_s
-    j.reasons.insert(
-        0,
+    j.first(
+        ReasonCode.CAR_NOT_CHARGING,
         f"car not charging: {units.power(j.status.reading.power_w or 0.0)} < "
         f"{units.power(no_car.below_w)} for {units.duration(low_for)}; "
         f"retry in {units.duration(no_car.retry_after_s)}",
@@ -94,17 +94,19 @@ def _stop(j: Judgement, facts: Facts) -> None:
     in_state = elapsed(st.since, facts.now)
     if facts.failsafe:
         j.keep_ok = False
-        j.reasons.append(
-            f"fail-safe: no fresh grid/soc data for {units.duration(facts.missing_for)}"
+        j.add(
+            ReasonCode.FAILSAFE,
+            f"fail-safe: no fresh grid/soc data for {units.duration(facts.missing_for)}",
         )
         if min_on_left > 0:
-            j.reasons.append(f"min runtime: {units.duration(min_on_left)} left")
+            j.add(ReasonCode.MIN_RUNTIME, f"min runtime: {units.duration(min_on_left)} left")
         elif st.state is State.DISARMING and in_state < cfg.off_delay_s:
             # The machine's guard on disarming -> off; only reachable with an off_delay_s
             # longer than failsafe_after_s, since a disarming load holds while data is gone.
-            j.reasons.append(
+            j.add(
+                ReasonCode.OFF_DELAY,
                 f"fail-safe: stop condition held {units.duration(in_state)} of "
-                f"{units.duration(cfg.off_delay_s)}"
+                f"{units.duration(cfg.off_delay_s)}",
             )
         else:
             j.failsafe_shed = True
@@ -118,13 +120,14 @@ def _stop(j: Judgement, facts: Facts) -> None:
     # disarming
     if j.keep_ok:
         j.event = Event.RECOVER
-        j.reasons.append("stop condition cleared")
+        j.add(ReasonCode.RECOVERED, "stop condition cleared")
     elif in_state < cfg.off_delay_s:
-        j.reasons.append(
-            f"stop condition held {units.duration(in_state)} of {units.duration(cfg.off_delay_s)}"
+        j.add(
+            ReasonCode.OFF_DELAY,
+            f"stop condition held {units.duration(in_state)} of {units.duration(cfg.off_delay_s)}",
         )
     elif min_on_left > 0:
-        j.reasons.append(f"min runtime: {units.duration(min_on_left)} left")
+        j.add(ReasonCode.MIN_RUNTIME, f"min runtime: {units.duration(min_on_left)} left")
     else:
         j.candidate_shed = True
-        j.reasons.append(f"stop condition held {units.duration(in_state)}")
+        j.add(ReasonCode.SHED_READY, f"stop condition held {units.duration(in_state)}")

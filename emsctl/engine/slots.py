@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from emsctl import units
 from emsctl.engine import exclusion
 from emsctl.engine.facts import Facts, Judgement
-from emsctl.model import EMS_RUNNING, Event, LoadId, Release, State
+from emsctl.model import EMS_RUNNING, Event, LoadId, ReasonCode, Release, State
 
 #: Events that come from a person, the owner or a device that needs one.
 BY_PEOPLE = (Event.DETECT_MANUAL, Event.LOSE, Event.FORCE_ON, Event.FORCE_OFF, Event.AUTO)
@@ -35,9 +35,17 @@ def hand_out_slots(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
     exclusion.enforce(js, facts)
     for j in js.values():
         if j.candidate_start and j.event is not Event.START:
-            j.reasons.append(facts.settle_note or "waiting: another load takes this tick's start")
+            _wait(j, facts, "waiting: another load takes this tick's start")
         if (j.candidate_shed or j.failsafe_shed) and j.event is not Event.SHED:
-            j.reasons.append(facts.settle_note or "waiting: another load is shed this tick")
+            _wait(j, facts, "waiting: another load is shed this tick")
+
+
+def _wait(j: Judgement, facts: Facts, other: str) -> None:
+    """Why a candidate did not get its slot: the last switch settles, or `other` load has it."""
+    if facts.settle_note is not None:
+        j.add(ReasonCode.SETTLING, facts.settle_note)
+    else:
+        j.add(ReasonCode.WAITING_FOR_SLOT, other)
 
 
 def note_forecast(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
@@ -48,7 +56,8 @@ def note_forecast(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
     for j in js.values():
         automatic = j.status.state in (State.OFF, State.ARMING, *EMS_RUNNING)
         if j.gate != j.cfg.gate_pct and automatic and j.event not in BY_PEOPLE:
-            j.reasons.append(
+            j.add(
+                ReasonCode.FORECAST,
                 f"{facts.shift_reason}: gate {units.percent(j.cfg.gate_pct)} -> "
-                f"{units.percent(j.gate)}"
+                f"{units.percent(j.gate)}",
             )

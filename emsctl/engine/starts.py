@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from emsctl import units
 from emsctl.engine import exclusion
 from emsctl.engine.budget import phase_or_note
-from emsctl.engine.facts import Facts, Judgement, elapsed
-from emsctl.model import LoadId, State
+from emsctl.engine.facts import Facts, Judgement, Reason, elapsed
+from emsctl.model import LoadId, ReasonCode, State
 
 
 def judge_starts(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
@@ -28,22 +28,23 @@ def judge_starts(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
             avail = budget if phase is None else min(budget, phase)
             need = j.cfg.start_threshold_w
             if window is not None and in_window:
-                j.reasons.append(window.reason)
+                j.add(ReasonCode.CHARGING_WINDOW, window.reason)
             elif avail < need:
                 label = f"{j.cfg.phase} export" if phase is not None else "surplus"
-                why.append(f"{label} {units.power(avail)} < start {units.power(need)}")
+                text = f"{label} {units.power(avail)} < start {units.power(need)}"
+                why.append((ReasonCode.NO_SURPLUS, text))
         if why:
-            j.reasons.extend(why)
+            j.extend(why)
             continue
         j.start_ok = True
         if budget is not None and not in_window:
             need = j.cfg.start_threshold_w
-            j.reasons.append(f"surplus {units.power(budget)} >= start {units.power(need)}")
+            j.add(ReasonCode.SURPLUS, f"surplus {units.power(budget)} >= start {units.power(need)}")
             budget -= need
         _on_delay(j, facts)
 
 
-def _held_back(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> list[str]:
+def _held_back(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> list[Reason]:
     """Every reason besides the surplus that keeps the load from starting now."""
     j = js[load]
     st, cfg = j.status, j.cfg
@@ -51,29 +52,38 @@ def _held_back(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> li
     soc = facts.soc
     window = cfg.charging_window
     in_window = window is not None and window.covers(facts.local)
-    why: list[str] = []
+    why: list[Reason] = []
+
+    def add(code: ReasonCode, text: str) -> None:
+        why.append((code, text))
+
     if not facts.fresh:
-        why.append(f"no fresh grid/soc data for {units.duration(facts.missing_for)}")
+        add(
+            ReasonCode.STALE_DATA, f"no fresh grid/soc data for {units.duration(facts.missing_for)}"
+        )
     beats_brake = window is not None and in_window and window.beats_brake
     if facts.brake and soc is not None and not beats_brake:
-        why.append(f"soc {units.percent(soc)} < brake {units.percent(c.brake_soc)}")
+        add(ReasonCode.BRAKE, f"soc {units.percent(soc)} < brake {units.percent(c.brake_soc)}")
     elif soc is not None and soc < j.gate and not in_window:
-        why.append(f"soc {units.percent(soc)} < gate {units.percent(j.gate)}")
+        add(ReasonCode.SOC_GATE, f"soc {units.percent(soc)} < gate {units.percent(j.gate)}")
     limit = cfg.outdoor_limit_c
     outdoor = facts.snapshot.outdoor_c
     if limit is not None and outdoor is None:
-        why.append("outdoor temperature unknown")
+        add(ReasonCode.OUTDOOR_UNKNOWN, "outdoor temperature unknown")
     elif limit is not None and outdoor is not None and outdoor > limit:
-        why.append(f"outdoor {outdoor:.1f}°C > {limit:g}°C")
+        add(ReasonCode.OUTDOOR_LIMIT, f"outdoor {outdoor:.1f}°C > {limit:g}°C")
     if not st.reading.available:
-        why.append(st.reading.error or "device unavailable")
+        add(ReasonCode.UNAVAILABLE, st.reading.error or "device unavailable")
     elif not st.reading.reachable:
-        why.append(f"device unreachable: {st.reading.error or 'no reading'}")
+        add(ReasonCode.UNREACHABLE, f"device unreachable: {st.reading.error or 'no reading'}")
     off_for = elapsed(st.off_since, facts.now)
     if cfg.min_off_s > 0 and st.off_since is not None and off_for < cfg.min_off_s:
-        why.append(f"off for {units.duration(off_for)} < min_off {units.duration(cfg.min_off_s)}")
+        add(
+            ReasonCode.MIN_OFF,
+            f"off for {units.duration(off_for)} < min_off {units.duration(cfg.min_off_s)}",
+        )
     for peer in exclusion.peers_on(load, js, facts, exempt_peers=True):
-        why.append(f"exclusive with {peer.value}, which is running")
+        add(ReasonCode.EXCLUSION, f"exclusive with {peer.value}, which is running")
     return why
 
 
@@ -84,8 +94,9 @@ def _on_delay(j: Judgement, facts: Facts) -> None:
     armed = elapsed(j.status.since, facts.now)
     if armed >= j.cfg.on_delay_s:
         j.candidate_start = True
-        j.reasons.append(f"start condition held {units.duration(armed)}")
+        j.add(ReasonCode.START_READY, f"start condition held {units.duration(armed)}")
     else:
-        j.reasons.append(
-            f"start condition held {units.duration(armed)} of {units.duration(j.cfg.on_delay_s)}"
+        j.add(
+            ReasonCode.ON_DELAY,
+            f"start condition held {units.duration(armed)} of {units.duration(j.cfg.on_delay_s)}",
         )

@@ -10,6 +10,7 @@ fast and every run checks the same cases.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,9 +31,11 @@ from emsctl.model import (
     LoadStatus,
     Mode,
     Override,
+    ReasonCode,
     Release,
     Snapshot,
     State,
+    Verdict,
 )
 from emsctl.site import Site, TickResult
 
@@ -259,13 +262,17 @@ def check_tick(
     # Verdicts are deterministic: the same inputs give the same decision.
     assert evaluate(snapshot, pre, cfg, now, watch) == result.decision
 
-    # Every verdict says why; the machines accept every event the engine asks for.
+    fresh = snapshot.grid_w is not None and snapshot.soc_pct is not None
+    # Every verdict says why, each reason with its code; the machines accept every event the
+    # engine asks for.
     for load, v in verdicts.items():
         assert v.reasons, load
+        assert len(v.codes) == len(v.reasons), (load, v.codes, v.reasons)
+        assert all(isinstance(code, ReasonCode) for code in v.codes), v.codes
         assert (v.event is None) == (load not in moved), (load, v.event, v.reasons)
+        check_codes(v, fresh=fresh)
     assert len(result.transitions) == len(moved)
 
-    fresh = snapshot.grid_w is not None and snapshot.soc_pct is not None
     # A person's hand is always seen; the owner's Force off always holds the output off.
     for load, status in pre.items():
         if status.reading.available and manual_change(status) is not None:
@@ -337,6 +344,84 @@ def check_tick(
             assert cmd.on == (state in OUTPUT_ON)
 
 
+#: The sentences each reason code stands for (figures and names vary, the wording does not).
+TEXTS: dict[ReasonCode, str] = {
+    ReasonCode.SURPLUS: r"surplus covers the load \(.+\)|surplus .+ >= start .+",
+    ReasonCode.NO_SURPLUS: r"(L\d )?(surplus|export) .+ < (load .+ - tolerated import .+|start .+)",
+    ReasonCode.SOC_GATE: r"soc .+ < gate .+",
+    ReasonCode.ON_DELAY: r"start condition held .+ of .+",
+    ReasonCode.START_READY: r"start condition held ((?! of ).)+",
+    ReasonCode.OFF_DELAY: r"(fail-safe: )?stop condition held .+ of .+",
+    ReasonCode.SHED_READY: r"stop condition held ((?! of ).)+",
+    ReasonCode.RECOVERED: r"stop condition cleared",
+    ReasonCode.SETTLING: r"settling .+ < .+ after the last switch",
+    ReasonCode.WAITING_FOR_SLOT: r"waiting: another load "
+    r"(takes this tick's start|is shed this tick)",
+    ReasonCode.MIN_RUNTIME: r"min runtime: .+ left",
+    ReasonCode.MIN_OFF: r"off for .+ < min_off .+",
+    ReasonCode.BRAKE: r"(force on held back: |override ended; )?emergency brake: .+"
+    r"|soc .+ < brake .+",
+    ReasonCode.EXCLUSION: r"exclusive with .+, which is (running|switching on)"
+    r"|force on waits: exclusive with .+|making way for .+, forced on by the owner",
+    ReasonCode.OUTDOOR_LIMIT: r"outdoor .+°C > .+°C",
+    ReasonCode.OUTDOOR_UNKNOWN: r"outdoor temperature unknown",
+    ReasonCode.COMPRESSOR_IDLE: r"compressor idle .+: target reached, releasing; cooldown .+",
+    ReasonCode.CAR_NOT_CHARGING: r"car not charging: .+ < .+ for .+; retry in .+",
+    ReasonCode.COOLDOWN: r"cooldown: .+ left",
+    ReasonCode.COOLDOWN_OVER: r"cooldown over",
+    ReasonCode.STALE_DATA: r"no fresh grid/soc data for .+",
+    ReasonCode.FAILSAFE: r"fail-safe: no fresh grid/soc data for .+",
+    ReasonCode.FORECAST: r"forecast .+ left today >= .+: gate .+ -> .+",
+    ReasonCode.CHARGING_WINDOW: r"car charging window \(.+\): charging regardless of surplus",
+    ReasonCode.UNREACHABLE: r"device unreachable: .+"
+    r"|manual hold expired; waiting for a reading of the device \(.+\)",
+    ReasonCode.UNAVAILABLE: r".+",  # the device's own error
+    ReasonCode.AVAILABLE_AGAIN: r"device available again(, still running)?",
+    ReasonCode.MANUAL: r"(switched (on|off) by hand.*|target set to .+ by someone else); "
+    r"leaving it alone for .+|manual: EMS leaves it alone \(.+ left\)",
+    ReasonCode.MANUAL_ENDED: r"manual hold expired",
+    ReasonCode.FORCED_ON: r"forced on by the owner",
+    ReasonCode.FORCED_OFF: r"forced off by the owner",
+    ReasonCode.OVERRIDE_ENDED: r"override ended",
+}
+
+
+def test_every_reason_code_has_its_sentences() -> None:
+    assert set(TEXTS) == set(ReasonCode)
+
+
+def check_codes(v: Verdict, *, fresh: bool) -> None:
+    """Each code goes with its sentence, and the codes say what the transition is about (an
+    early release's reason comes first)."""
+    codes = v.codes
+    for code, text in zip(codes, v.reasons, strict=True):
+        assert re.fullmatch(TEXTS[code], text), (code, text)
+    if v.event is Event.DETECT_MANUAL:
+        assert codes == (ReasonCode.MANUAL,), v
+    if v.event is Event.LOSE:
+        assert codes == (ReasonCode.UNAVAILABLE,), v
+    if v.event is Event.FORCE_ON:
+        assert ReasonCode.FORCED_ON in codes, v
+    if v.event is Event.FORCE_OFF:
+        assert ReasonCode.FORCED_OFF in codes, v
+    if v.event is Event.START:
+        assert ReasonCode.START_READY in codes, v
+    if v.release is Release.COMPRESSOR_IDLE:
+        assert codes[0] is ReasonCode.COMPRESSOR_IDLE, v
+    if v.release is Release.CAR_NOT_CHARGING:
+        assert codes[0] is ReasonCode.CAR_NOT_CHARGING, v
+    if v.release is Release.BRAKE:
+        assert ReasonCode.BRAKE in codes, v
+    if v.release is Release.EXCLUSION:
+        assert ReasonCode.EXCLUSION in codes, v
+    if v.release is Release.FAILSAFE:
+        assert ReasonCode.FAILSAFE in codes, v
+    if ReasonCode.STALE_DATA in codes or ReasonCode.FAILSAFE in codes:
+        assert not fresh, v
+    if ReasonCode.SURPLUS in codes or ReasonCode.NO_SURPLUS in codes:
+        assert fresh, v
+
+
 def _automatic(plan: list[Regime]) -> list[Regime]:
     """The same weather without people, overrides or faults."""
     clear = {"person": None, "deadman_runs_out": None, "override": None, "fault": None}
@@ -397,6 +482,18 @@ def _regime(ticks: int, surplus: float | None, **kw: Any) -> Regime:
             _regime(4, 8000),
             _regime(3, 8000, person=(LoadId.SG_READY, True)),
             _regime(3, 8000, override=(LoadId.DHW, Mode.FORCE_OFF, None)),
+        ],
+    )
+)
+# - a device whose login is revoked while it runs, and that answers again.
+@example(
+    (
+        "house",
+        10,
+        [
+            _regime(10, 8000),
+            _regime(3, 8000, fault=(LoadId.SG_READY, "unavailable")),
+            _regime(3, 8000),
         ],
     )
 )
