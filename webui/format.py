@@ -92,3 +92,9 @@ def until(at: datetime | None, now: datetime, tz: ZoneInfo) -> str:
 def timestamp(at: datetime, tz: ZoneInfo, *, seconds: bool = True) -> str:
     """A full local timestamp for tables: "2025-06-03 14:32:05"."""
     return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def by_whom(who: str) -> str:
+    """Who made or ended an override, after its verb: "by anna"; a maker phrased so already,
+    as a hold detected at the device is ("by hand (button)"), as it is (not "by by hand")."""
+    return who if who.startswith("by ") else f"by {who}"

@@ -59,7 +59,7 @@ def describe(row: HistoryRow, ctx: UiContext) -> Line:
     else:
         detected = row.event == "detected" or row.target == "manual"
         mode = "switched by hand" if detected else fmt.MODE_LABELS.get(row.target or "", "?")
-        by = f" by {row.by}" if row.by else ""
+        by = f" {fmt.by_whom(row.by)}" if row.by else ""
         if row.kind == "override_cleared":
             what = f"{mode} ended{by}"
         elif row.kind == "override_expired":

@@ -170,7 +170,10 @@ def _ended_override(store: Store, load: LoadId, row: Row[Any], now: datetime) ->
         if rec.detected or rec.created_at > now:
             continue
         if rec.cleared_at is not None:
-            return f"override {rec.mode} cleared by {rec.cleared_by} at {_stamp(rec.cleared_at)}"
+            # A hold detected at the device is made "by hand (button)": not "by by hand".
+            who = rec.cleared_by or "?"
+            by = who if who.startswith("by ") else f"by {who}"
+            return f"override {rec.mode} cleared {by} at {_stamp(rec.cleared_at)}"
         if rec.expires_at is not None and rec.expires_at <= now:
             return f"override {rec.mode} expired at {_stamp(rec.expires_at)} while EMS was stopped"
     reasons = json.loads(row.reasons or "[]")

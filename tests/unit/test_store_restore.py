@@ -145,3 +145,13 @@ def test_override_set_before_any_transition_is_attached(store: Store) -> None:
 
 def test_empty_store_restores_nothing(store: Store) -> None:
     assert store.restore_statuses(T0, CFG) == {}
+
+
+def test_an_override_ended_by_a_person_at_the_device_says_by_hand_once(store: Store) -> None:
+    store.add_override(WB, Mode.FORCE_ON, "ui:anna", m(0), None)
+    store.record_transitions([t(1, WB, State.OFF, State.FORCED_ON, "force_on")])
+    # A person switched it off at the device; the daemon died before its tick was written.
+    store.add_override(WB, Mode.FORCE_OFF, "by hand (button)", m(5), m(60), detected=True)
+    store.restore_statuses(m(6), CFG)
+    reason = store.history(WB, now=m(6))[0].reasons[0]
+    assert "cleared by hand (button)" in reason and "by by" not in reason

@@ -237,3 +237,16 @@ def test_chart_without_samples_says_so() -> None:
     svg = str(chart.render([], ["wb_a", "wb_b"], datetime(2026, 6, 1, tzinfo=UTC), BERLIN))
     assert "No samples in the last 24 hours" in svg
     assert svg.count('class="ch-track"') == 2
+
+
+def test_an_override_ended_by_a_person_at_the_device_says_by_hand_once(env: UiEnv) -> None:
+    """Switching at the device ends the owner's override; the detected hold's maker, "by hand
+    (button)", is who ended it: "ended by hand (button)", not "ended by by hand"."""
+    now = clock.now()
+    env.store.add_override(WB_B, Mode.FORCE_ON, "anna", now - timedelta(hours=2), None)
+    env.store.add_override(
+        WB_B, Mode.FORCE_OFF, "by hand (button)", now - timedelta(hours=1), None, detected=True
+    )
+    rows = _rows(env.client.get("/history").get_data(as_text=True))
+    assert any("Force on ended by hand (button)" in r for r in rows), rows
+    assert not any("by by" in r for r in rows), rows
