@@ -346,6 +346,7 @@ def _url(bind: str, port: int) -> str:
 
 def run(opts: RunOptions) -> int:
     """Start, loop until signalled, shut down. Exit code for the CLI."""
+    from emsctl.adapters.credentials import CredentialsError
     from emsctl.runlock import LockHeld
     from emsctl.store import StoreError
 
@@ -353,9 +354,12 @@ def run(opts: RunOptions) -> int:
     daemon.install_signals()
     try:
         daemon.start()
-    except (ConfigError, PortInUse, WebUiKeyProblem, StoreError, LockHeld) as exc:
+    except (ConfigError, PortInUse, WebUiKeyProblem, CredentialsError, StoreError, LockHeld) as exc:
         # Shut down first, so that the reason is the last line the owner sees.
         daemon.shutdown(started=False)
+        if isinstance(exc, CredentialsError):
+            sys.stderr.write(f"cannot start: {exc}\n")
+            return 2
         if isinstance(exc, ConfigError | PortInUse | WebUiKeyProblem):
             sys.stderr.write(f"{exc}\n")
             return 2

@@ -185,6 +185,7 @@ CASES: list[Case] = [
         process_only=True,
     ),
     case("run", "--config", "{tmp}/shortkey/c.yaml", says="too short", process_only=True),
+    case("run", "--config", "{tmp}/badcreds.yaml", says="nocreds.env", process_only=True),
     case(
         "run",
         "--config",
