@@ -28,7 +28,7 @@ typecheck: venv
 
 # pytest's exit code 5 (no tests collected) fails the target like any other non-zero code.
 pytest: venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=12 --cov --cov-report= $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report= $(PYTEST_ARGS)
 	$(BIN)/python -m coverage report --include='emsctl/engine/*,emsctl/machines.py' --fail-under=100
 
 test: lint typecheck pytest
