@@ -357,16 +357,12 @@ def run(opts: RunOptions) -> int:
     except (ConfigError, PortInUse, WebUiKeyProblem, CredentialsError, StoreError, LockHeld) as exc:
         # Shut down first, so that the reason is the last line the owner sees.
         daemon.shutdown(started=False)
-        if isinstance(exc, CredentialsError):
-            sys.stderr.write(f"cannot start: {exc}\n")
-            return 2
-        if isinstance(exc, ConfigError | PortInUse | WebUiKeyProblem):
-            sys.stderr.write(f"{exc}\n")
-            return 2
-        sys.stderr.write(f"cannot start: {exc}\n")
-        # A database file that cannot be used is the owner's input, as for `emsctl db`;
+        # These messages say "cannot start" themselves (or are a config's own report).
+        whole = isinstance(exc, ConfigError | PortInUse | WebUiKeyProblem)
+        sys.stderr.write(f"{exc}\n" if whole else f"cannot start: {exc}\n")
+        # What the owner must fix (a file, a port) is exit 2, as for bad input elsewhere;
         # another EMS holding the lock is a state that passes.
-        return 2 if isinstance(exc, StoreError) else 1
+        return 1 if isinstance(exc, LockHeld) else 2
     except BaseException:
         daemon.shutdown(started=False)
         raise
