@@ -175,6 +175,8 @@ def test_daemon_switches_in_priority_order_persists_exports_and_stops_cleanly(ho
     house.start()
     wait_until(lambda: house.sg.output, 30, "SG-Ready relay on")
     wait_until(lambda: house.wb_a.output, 30, f"WB A relay on; log:\n{house.logs()}")
+    # A tick switches the relays first and commits its transitions after: wait for the record.
+    wait_until(lambda: len(_on_order(house)) >= 2, 5, "both switch-ons recorded")
     assert _on_order(house)[:2] == ["sg_ready", "wb_a"], house.transitions()
     # WB B is eligible (SOC 95 >= 90) but exclusive with WB A, and 4 kW is not left over.
     time.sleep(3)
@@ -198,8 +200,13 @@ def test_prometheus_dying_mid_run_sheds_loads_by_fail_safe(house: House):
     house.prom.stop()
     # failsafe_after_s 3, min_on 3 s, settle 2 s: both shed, WB A (lower priority) first.
     wait_until(lambda: not house.sg.output and not house.wb_a.output, 30, "fail-safe shed")
-    offs = [load for _at, load, src, dst in house.transitions() if dst == "off" and src == "on"]
-    assert offs[:2] == ["wb_a", "sg_ready"], house.transitions()
+
+    def offs() -> list[str]:
+        return [load for _at, load, src, dst in house.transitions() if dst == "off" and src == "on"]
+
+    # The relay is off before its tick commits the transition: wait for the record.
+    wait_until(lambda: len(offs()) >= 2, 5, f"both sheds recorded: {house.transitions()}")
+    assert offs()[:2] == ["wb_a", "sg_ready"], house.transitions()
     assert "fail-safe" in house.logs()
     assert house.stop() == 0
 
