@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from emsctl.model import LoadId, LoadKind
+from emsctl.model import ChargeMode, LoadId, LoadKind
 from emsctl.redact import MASK, SECRET_KEYS, redact_mapping, redact_url
 
 log = logging.getLogger(__name__)
@@ -116,14 +116,14 @@ class NoCarRelease(Strict):
 class CarFallback(Strict):
     """Rule 15: charge a plugged car in a window of the day regardless of surplus.
 
-    The default is the safe one: the window is the whole day, so a plugged car charges at once,
-    as without EMS, and is full by the next morning whatever the weather. Without knowing when
-    a car leaves, holding it for surplus leaves car energy undelivered (docs/decision-logic.md,
-    rule 15). With a cheap night tariff set `from`/`until` (e.g. 22:00-06:30): by day the car
-    then waits for surplus.
+    Off by default: charging by target (rule 17, `charging`) makes sure a car is charged by
+    the time it leaves. With a cheap night tariff, a window (e.g. 22:00-06:30) charges there
+    whatever the target says; with `charging.enabled: false` the window alone decides, and a
+    window that ends where it starts (00:00-00:00) charges a plugged car at once, as without
+    EMS.
     """
 
-    enabled: bool = True
+    enabled: bool = False
     from_: dt.time = Field(dt.time(0, 0), alias="from")
     until: dt.time = dt.time(0, 0)
     #: Let the window's charging go on below brake_soc: the battery is near its reserve on
@@ -151,6 +151,37 @@ class CarFallback(Strict):
         if self.from_ < self.until:
             return self.from_ <= local < self.until
         return local >= self.from_ or local < self.until
+
+
+class CarCharging(Strict):
+    """Rule 17: charge a car by a target (a departure time and an energy to add), from the
+    surplus first. docs/decision-logic.md describes each key."""
+
+    enabled: bool = True
+    #: The mode until the owner picks one in the UI or with `emsctl car`.
+    mode: ChargeMode = ChargeMode.SOLAR_TARGET
+    #: The car's usable battery, to give targets in percent (None: in kWh only).
+    battery_kwh: float | None = Field(None, gt=0, le=300)
+    #: Without a target of the owner's and without a learned habit: `default_kwh` by the
+    #: next morning at `default_by` (local time).
+    default_by: dt.time = dt.time(7, 0)
+    default_kwh: float = Field(20.0, ge=0, le=300)
+    #: The latest start leaves room: the rest takes need / power x reserve_factor, plus
+    #: reserve_s (the on-delay, the settle time and a cloudy minute are in there).
+    reserve_factor: float = Field(1.25, ge=1.0, le=4.0)
+    reserve_s: Seconds = 1800
+    #: Charging that a target (or mode now) demands goes on below brake_soc, and past the
+    #: exclusion (charging from the grid does not load the inverter's AC output).
+    beats_brake: bool = True
+    ignores_exclusion: bool = True
+    #: A car that draws nothing when switched on for its target: try again this much later.
+    probe_retry_s: Seconds = 1800
+    #: Learned habits: the sessions of the last `learn_days` days; a weekday needs
+    #: `min_sessions` of them; departure is an early quantile, energy a high one.
+    learn_days: int = Field(70, ge=7, le=730)
+    min_sessions: int = Field(3, ge=1, le=100)
+    departure_quantile: float = Field(0.1, gt=0, lt=1)
+    energy_quantile: float = Field(0.9, gt=0, lt=1)
 
 
 class LoadConfig(Strict):
@@ -209,6 +240,11 @@ class LoadConfig(Strict):
         """How long the cooldown after this load's early release lasts (rule 10 or 11)."""
         return None
 
+    @property
+    def car_charging(self) -> CarCharging | None:
+        """Rule 17: charging by target, when enabled (wallboxes only)."""
+        return None
+
 
 class _HeatPumpLoad(LoadConfig):
     max_outdoor_c: float | None = None
@@ -258,11 +294,17 @@ class WallboxConfig(LoadConfig):
     min_on_s: Seconds = 900
     no_car: NoCarRelease = NoCarRelease()
     fallback: CarFallback = CarFallback()
+    charging: CarCharging = CarCharging()
+
+    @property
+    def car_charging(self) -> CarCharging | None:
+        return self.charging if self.charging.enabled else None
 
     @property
     def no_car_rule(self) -> NoCarRelease | None:
-        # Without a meter there is no draw to judge.
-        on = self.no_car.enabled and self.power_source == "meter"
+        # Without a meter the draw is only known from charging by target's estimate
+        # (emsctl.cars.draw); without either there is nothing to judge.
+        on = self.no_car.enabled and (self.power_source == "meter" or self.charging.enabled)
         return self.no_car if on else None
 
     @property

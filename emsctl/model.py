@@ -81,6 +81,15 @@ class Event(StrEnum):
     REGAIN = "regain"  # unavailable -> on (the device still runs our command) or off
 
 
+class ChargeMode(StrEnum):
+    """How a wallbox charges (rule 17), as owners know the modes from evcc."""
+
+    OFF = "off"  # no charging at all
+    SOLAR = "solar"  # on surplus only
+    SOLAR_TARGET = "solar+target"  # surplus first, then what the target still needs
+    NOW = "now"  # at once, whatever the surplus
+
+
 class ReasonCode(StrEnum):
     """What a reason of a Verdict is about, as a stable machine code from a closed set.
 
@@ -123,6 +132,11 @@ class ReasonCode(StrEnum):
     FORCED_ON = "forced_on"  # the owner's Force on
     FORCED_OFF = "forced_off"  # the owner's Force off
     OVERRIDE_ENDED = "override_ended"  # the owner's override ended or expired
+    MODE_OFF = "mode_off"  # rule 17: the wallbox's charging mode is off
+    MODE_NOW = "mode_now"  # rule 17: mode now, charging regardless of surplus
+    TARGET_DUE = "target_due"  # rule 17: the target's latest start has come
+    TARGET_PLANNED = "target_planned"  # rule 17: surplus until the target's latest start
+    TARGET_MET = "target_met"  # rule 17: the target's energy is delivered
 
 
 class Release(StrEnum):
@@ -175,6 +189,26 @@ class Override:
         return self.mode is not Mode.AUTO and (self.expires_at is None or now < self.expires_at)
 
 
+@dataclass(frozen=True, slots=True)
+class CarPlan:
+    """A wallbox's charging plan at one tick (rule 17), made outside the engine from the
+    owner's target, a learned habit or the default, and the session so far (emsctl.cars).
+
+    `need_wh` is what the car still needs by `deadline` (0: the target is met; no deadline:
+    no target). `drawing` is whether the car draws now as far as the EMS can tell (the meter,
+    or an estimate from the house's consumption for a wallbox without one); None while the
+    relay is off or nothing is known. `power_w` is the power it charges with, as last seen.
+    """
+
+    mode: ChargeMode
+    deadline: datetime | None = None
+    need_wh: float = 0.0
+    #: Where the target comes from, for the reasons ("one-off", "weekly", "learned", ...).
+    source: str = ""
+    drawing: bool | None = None
+    power_w: float | None = None
+
+
 @dataclass(slots=True)
 class LoadStatus:
     """The one record of a load: its machine's state and timers, the owner's override and the
@@ -199,6 +233,8 @@ class LoadStatus:
     cooldown_until: datetime | None = None
     manual_until: datetime | None = None
     override: Override | None = None
+    #: A wallbox's charging plan for this tick (None: no plan, the window rules alone).
+    plan: CarPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,74 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from datetime import time as dt_time
 from typing import Any, Protocol
 
 from emsctl.config import Config
-from emsctl.model import MEASUREMENTS, LoadId, Mode, Snapshot, State
+from emsctl.cars.types import OneOffTarget, TargetSource, WeeklyTarget
+from emsctl.model import MEASUREMENTS, ChargeMode, LoadId, Mode, Snapshot, State
+
+
+@dataclass(frozen=True, slots=True)
+class CarView:
+    """A wallbox's charging by target (rule 17) as the owner sees it.
+
+    `target_*` is the target in force (the owner's one-off, the weekly schedule, the learned
+    habit or the default). `session_wh` is the energy of the session so far (`estimated` for
+    a wallbox without a meter). `latest_start` is when charging regardless of surplus must
+    begin; `expected_finish` when the car is expected to have what it needs (None: unknown).
+    """
+
+    mode: ChargeMode
+    #: "owner" when the owner picked the mode, "config" when it is charging.mode.
+    mode_from: str
+    target_source: TargetSource | None = None
+    deadline: datetime | None = None
+    target_wh: float | None = None
+    need_wh: float = 0.0
+    latest_start: datetime | None = None
+    expected_finish: datetime | None = None
+    session_started: datetime | None = None
+    session_wh: float | None = None
+    estimated: bool = False
+    drawing: bool | None = None
+    #: "learned: Mon-Fri 07:10, ~11 kWh" (None: not enough sessions yet).
+    learned: str | None = None
+    one_off: OneOffTarget | None = None
+    weekly: tuple[WeeklyTarget, ...] = ()
+    battery_kwh: float | None = None
+    #: Switch-ons that found no car (the probes at a target's latest start), since start-up.
+    probes_failed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode.value,
+            "mode_from": self.mode_from,
+            "target": {
+                "source": None if self.target_source is None else self.target_source.value,
+                "by": _iso(self.deadline),
+                "energy_wh": self.target_wh,
+                "need_wh": self.need_wh,
+                "latest_start": _iso(self.latest_start),
+                "expected_finish": _iso(self.expected_finish),
+            },
+            "session": {
+                "started": _iso(self.session_started),
+                "energy_wh": self.session_wh,
+                "estimated": self.estimated,
+                "drawing": self.drawing,
+            },
+            "learned": self.learned,
+            "one_off": None
+            if self.one_off is None
+            else {"by": self.one_off.by.isoformat(), "energy_wh": self.one_off.energy_wh},
+            "weekly": [
+                {"weekday": w.weekday, "at": w.at.strftime("%H:%M"), "energy_wh": w.energy_wh}
+                for w in self.weekly
+            ],
+            "battery_kwh": self.battery_kwh,
+            "probes_failed": self.probes_failed,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +98,8 @@ class LoadView:
     gate_pct: float | None = None
     #: Why a Force on is not (yet) effective, e.g. the brake or exclusion.
     blocked_by: str | None = None
+    #: A wallbox's charging by target (None: not a wallbox, or charging.enabled is false).
+    car: CarView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +158,7 @@ class StatusReport:
                     "cooldown_until": _iso(v.cooldown_until),
                     "gate_pct": v.gate_pct,
                     "blocked_by": v.blocked_by,
+                    "car": None if v.car is None else v.car.to_json(),
                 }
                 for load, v in self.loads.items()
             },
@@ -105,6 +172,10 @@ def _iso(t: datetime | None) -> str | None:
 
 class UnknownLoad(ValueError):
     """An override for a load the running configuration does not drive."""
+
+
+class CarSettingError(ValueError):
+    """A charging mode or target that cannot be set; the message says what and why."""
 
 
 class ControllerHandle(Protocol):
@@ -125,6 +196,29 @@ class ControllerHandle(Protocol):
 
     def latest(self) -> StatusReport | None:
         """The report of the last tick (None before the first)."""
+        ...
+
+    def set_car_mode(self, load: LoadId, mode: ChargeMode | None, by: str) -> None:
+        """A wallbox's charging mode (None: the config's), stored and applied at the next tick.
+        Raises CarSettingError (not a wallbox, charging by target off), StoreError."""
+        ...
+
+    def set_car_target(
+        self, load: LoadId, by_time: datetime | None, energy_wh: float | None, by: str
+    ) -> None:
+        """The one-off target of the wallbox's current session (`by_time` None: clear it).
+        Raises CarSettingError for a time not in the future or an energy out of range."""
+        ...
+
+    def set_weekly_target(
+        self,
+        load: LoadId,
+        weekday: int,
+        at: dt_time | None,
+        energy_wh: float | None,
+        by: str,
+    ) -> None:
+        """One weekday of the wallbox's weekly schedule (`at` None: no target that day)."""
         ...
 
     def request_tick(self) -> None:
