@@ -10,8 +10,8 @@ from datetime import datetime
 from datetime import time as dt_time
 from typing import Any, Protocol
 
-from emsctl.config import Config
 from emsctl.cars.types import OneOffTarget, TargetSource, WeeklyTarget
+from emsctl.config import Config
 from emsctl.model import MEASUREMENTS, ChargeMode, LoadId, Mode, Snapshot, State
 
 
