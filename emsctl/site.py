@@ -22,6 +22,7 @@ from emsctl.machines import LoadMachine
 from emsctl.model import (
     OUTPUT_ON,
     UNKNOWN_READING,
+    CarPlan,
     Command,
     Decision,
     Event,
@@ -147,11 +148,18 @@ class Site:
     # -- the tick --------------------------------------------------------------------------
 
     def step(
-        self, snapshot: Snapshot, readings: Mapping[LoadId, LoadReading], now: datetime
+        self,
+        snapshot: Snapshot,
+        readings: Mapping[LoadId, LoadReading],
+        now: datetime,
+        plans: Mapping[LoadId, CarPlan] | None = None,
     ) -> TickResult:
-        """Evaluate, step the machines, and say which outputs must change."""
+        """Evaluate, step the machines, and say which outputs must change. `plans`: the
+        wallboxes' charging plans for this tick (rule 17; emsctl.cars.keeper makes them)."""
         self._snapshot = snapshot
+        plans = plans or {}
         for load, model in self._records.items():
+            model.plan = plans.get(load)
             reading = readings.get(load, UNKNOWN_READING)
             if self.dry_run and reading.relay_on is not None:
                 # Nothing is switched in a dry run: pretend the device follows our commands.

@@ -20,6 +20,10 @@ def own_power(j: Judgement, snapshot: Snapshot, compressor_taken: bool) -> tuple
     src = j.cfg.power_source
     if src == "meter" and j.status.reading.power_w is not None:
         return j.status.reading.power_w, compressor_taken
+    plan = j.status.plan
+    if src == "none" and plan is not None and plan.drawing is not None:
+        # A wallbox without a meter whose draw charging by target estimates.
+        return (j.cfg.nominal_w if plan.drawing else 0.0), compressor_taken
     if src == "compressor":
         if compressor_taken:
             return 0.0, True

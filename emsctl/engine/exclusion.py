@@ -1,19 +1,21 @@
 """Rule 7, mutual exclusion (`control.exclusive`): at most one load of a group is on, unless a
-wallbox charges in a window exempt from it (rule 15, `fallback.ignores_exclusion`)."""
+wallbox charges in a window or for a target exempt from it (rules 15, 17:
+`fallback.ignores_exclusion`, `charging.ignores_exclusion`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from emsctl.config import Config, LoadConfig
-from emsctl.engine.facts import Facts, Judgement, in_window
+from emsctl.config import Config
+from emsctl.engine.facts import Facts, Judgement
 from emsctl.model import OUTPUT_ON, Event, LoadId, LoadStatus, ReasonCode
 
 
-def exempt(cfg: LoadConfig, facts: Facts) -> bool:
-    """Whether the load charges in a window that the exclusion does not bind."""
-    window = cfg.charging_window
-    return window is not None and window.ignores_exclusion and in_window(cfg, facts.local)
+def exempt(load: LoadId, facts: Facts) -> bool:
+    """Whether the load charges in a window, or for a target, that the exclusion does not
+    bind."""
+    must = facts.must.get(load)
+    return must is not None and must.ignores_exclusion
 
 
 def peers(load: LoadId, config: Config) -> list[LoadId]:
@@ -40,12 +42,12 @@ def peers_on(
     """The load's exclusive peers that are on now and bind it; none while the load itself is
     exempt. `exempt_peers`: whether a peer charging in its exempt window binds it too (for
     the rules' starts and stops it does; an owner's Force on does not wait for one)."""
-    if exempt(js[load].cfg, facts):
+    if exempt(load, facts):
         return []
     return [
         p
         for p in peers(load, facts.config)
-        if p in js and output_is_on(js[p].status) and (exempt_peers or not exempt(js[p].cfg, facts))
+        if p in js and output_is_on(js[p].status) and (exempt_peers or not exempt(p, facts))
     ]
 
 
@@ -68,7 +70,7 @@ def enforce(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
 
     for group in facts.config.control.exclusive:
         members = sorted(
-            (x for x in facts.order if x in group and x in js and not exempt(js[x].cfg, facts)),
+            (x for x in facts.order if x in group and x in js and not exempt(x, facts)),
             key=rank,
         )
         holder: LoadId | None = None

@@ -10,6 +10,7 @@ from datetime import datetime, time
 
 from emsctl import units
 from emsctl.config import Config, LoadConfig
+from emsctl.engine.target import MustCharge, must_charge
 from emsctl.model import (
     EMS_RUNNING,
     Event,
@@ -113,6 +114,8 @@ class Facts:
     shift: float
     shift_reason: str | None
     settle_note: str | None
+    #: Wallboxes that charge regardless of surplus this tick (rules 15, 17).
+    must: Mapping[LoadId, MustCharge] = field(default_factory=dict)
     #: What loads that want to start may use (rule 2), None without fresh data.
     budget: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -146,10 +149,26 @@ def effective_gate(cfg: LoadConfig, config: Config, shift: float) -> float:
     return max(cfg.gate_pct - shift, min(cfg.gate_pct, floor))
 
 
-def in_window(cfg: LoadConfig, local: time) -> bool:
-    """Rule 15: whether `local` lies in the load's car charging window."""
-    window = cfg.charging_window
-    return window is not None and window.covers(local)
+def musts(
+    statuses: Mapping[LoadId, LoadStatus], config: Config, now: datetime, local: time
+) -> dict[LoadId, MustCharge]:
+    """Rules 15 and 17: the wallboxes that charge regardless of surplus this tick."""
+    out: dict[LoadId, MustCharge] = {}
+    tz = config.control.tz
+    for load in config.enabled_loads():
+        must = must_charge(statuses[load], config.loads.get(load), now, local, tz)
+        if must is not None:
+            out[load] = must
+    return out
+
+
+def not_drawing(st: LoadStatus, cfg: LoadConfig, below_w: float) -> bool:
+    """Rule 11: the car draws nothing, by the wallbox's meter or, without one, by the
+    estimate of charging by target (emsctl.cars.draw); False while it cannot be told."""
+    if cfg.power_source == "meter":
+        p = st.reading.power_w
+        return p is not None and p < below_w
+    return st.plan is not None and st.plan.drawing is False
 
 
 def update_watch(
@@ -157,7 +176,7 @@ def update_watch(
     statuses: Mapping[LoadId, LoadStatus],
     config: Config,
     now: datetime,
-    local: time,
+    must: Mapping[LoadId, MustCharge],
     watch: Mapping[str, datetime],
 ) -> dict[str, datetime]:
     """Remember since when each timed condition holds (rules 10, 11, 13)."""
@@ -178,11 +197,13 @@ def update_watch(
             hold(idle_key(load), running and c is not None and c < idle.below_w)
         no_car = cfg.no_car_rule
         if no_car is not None:
-            # In its charging window the wallbox is not on surplus, so there is nothing to
-            # hand on; the relay stays on and a car plugged in later starts at once.
-            p = st.reading.power_w
-            low = running and p is not None and p < no_car.below_w
-            hold(no_car_key(load), low and not in_window(cfg, local))
+            # In its charging window (or mode now) the wallbox is not on surplus, so there is
+            # nothing to hand on; the relay stays on and a car plugged in later starts at
+            # once. A target's start does watch: the car it was started for may have left.
+            m = must.get(load)
+            watched = m is None or m.watch_draw
+            low = running and not_drawing(st, cfg, no_car.below_w)
+            hold(no_car_key(load), low and watched)
     return out
 
 
@@ -197,7 +218,8 @@ def read_facts(
     forecast's shift (rule 14) and whether the last switch still settles (rule 4)."""
     c = config.control
     local = now.astimezone(c.tz).time()
-    new_watch = update_watch(snapshot, loads, config, now, local, watch)
+    must = musts(loads, config, now, local)
+    new_watch = update_watch(snapshot, loads, config, now, must, watch)
     soc = snapshot.soc_pct
     fresh = snapshot.grid_w is not None and soc is not None
     missing_for = elapsed(new_watch.get(DATA_MISSING), now)
@@ -225,6 +247,7 @@ def read_facts(
         now=now,
         local=local,
         watch=new_watch,
+        must=must,
         order=config.enabled_loads(),
         fresh=fresh,
         brake=brake_soc is not None and brake_soc < c.brake_soc,

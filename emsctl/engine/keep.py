@@ -1,6 +1,6 @@
-"""Pass: the stop conditions of a running load besides the budget (rules 1, 7, 9, 15): the SOC
-gate with its hysteresis, the outdoor limit, an exclusive peer that is on, and the car
-charging window that keeps a wallbox on whatever the surplus."""
+"""Pass: the stop conditions of a running load besides the budget (rules 1, 7, 9, 15, 17): the
+SOC gate with its hysteresis, the outdoor limit, an exclusive peer that is on, a wallbox's mode
+off, and the charging window or target that keeps a wallbox on whatever the surplus."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from emsctl import units
 from emsctl.engine import exclusion
 from emsctl.engine.facts import Facts, Judgement
-from emsctl.model import EMS_RUNNING, LoadId, ReasonCode
+from emsctl.engine.target import plan_note
+from emsctl.model import EMS_RUNNING, ChargeMode, LoadId, ReasonCode
 
 
 def keep_running(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
@@ -23,11 +24,19 @@ def keep_running(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
         j = js[load]
         if j.status.state not in EMS_RUNNING:
             continue
-        window = j.cfg.charging_window
-        if window is not None and window.covers(facts.local):
+        must = facts.must.get(load)
+        plan = j.status.plan
+        if must is not None:
             j.keep_ok = True
-            j.add(ReasonCode.CHARGING_WINDOW, window.reason)
-        elif soc is not None and soc < j.gate - c.gate_hysteresis_pct:
+            j.add(must.code, must.text)
+        elif plan is not None and plan.mode is ChargeMode.OFF and j.cfg.car_charging:
+            j.keep_ok = False
+            j.add(ReasonCode.MODE_OFF, "charging mode off")
+        else:
+            note = plan_note(j.status, j.cfg, facts.now, c.tz)
+            if note is not None:
+                j.add(*note)
+        if must is None and soc is not None and soc < j.gate - c.gate_hysteresis_pct:
             j.keep_ok = False
             j.add(
                 ReasonCode.SOC_GATE,

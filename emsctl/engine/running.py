@@ -39,11 +39,9 @@ def _cooldown(j: Judgement, facts: Facts) -> None:
 
 def _brake(j: Judgement, facts: Facts) -> bool:
     """Rule 6: below brake_soc every running load stops at once (minimum runtime or not),
-    except a wallbox in a charging window that beats the brake (rule 15)."""
-    window = j.cfg.charging_window
-    if not facts.brake or (
-        window is not None and window.beats_brake and window.covers(facts.local)
-    ):
+    except a wallbox charging in a window or for a target that beats the brake (15, 17)."""
+    must = facts.must.get(j.load)
+    if not facts.brake or (must is not None and must.beats_brake):
         return False
     j.event = Event.BRAKE
     j.release = Release.BRAKE
@@ -75,12 +73,21 @@ def _release(load: LoadId, j: Judgement, facts: Facts) -> bool:
         return False
     j.event = Event.RELEASE
     j.release = Release.CAR_NOT_CHARGING
-    j.cooldown_s = no_car.retry_after_s
+    must = facts.must.get(load)
+    charging = j.cfg.car_charging
+    # A target's start found no car: it may come (back) before the target, so look again
+    # sooner than after a run on surplus.
+    probe = must is not None and must.watch_draw and charging is not None
+    j.cooldown_s = charging.probe_retry_s if probe and charging else no_car.retry_after_s
+    drew = (
+        units.power(j.status.reading.power_w or 0.0)
+        if j.cfg.power_source == "meter"
+        else "no draw seen"
+    )
     j.first(
         ReasonCode.CAR_NOT_CHARGING,
-        f"car not charging: {units.power(j.status.reading.power_w or 0.0)} < "
-        f"{units.power(no_car.below_w)} for {units.duration(low_for)}; "
-        f"retry in {units.duration(no_car.retry_after_s)}",
+        f"car not charging: {drew} < {units.power(no_car.below_w)} for "
+        f"{units.duration(low_for)}; retry in {units.duration(j.cooldown_s)}",
     )
     return True
 

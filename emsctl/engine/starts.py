@@ -1,5 +1,5 @@
-"""Pass: may each load that is off (or arming) start? Rules 1, 2, 6, 7, 8, 9, 13 and 15, and
-the on-delay that makes a start a candidate for the tick's start slot (rules 3, 4)."""
+"""Pass: may each load that is off (or arming) start? Rules 1, 2, 6, 7, 8, 9, 13, 15 and 17,
+and the on-delay that makes a start a candidate for the tick's start slot (rules 3, 4)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from emsctl import units
 from emsctl.engine import exclusion
 from emsctl.engine.budget import phase_or_note
 from emsctl.engine.facts import Facts, Judgement, Reason, elapsed
-from emsctl.model import LoadId, ReasonCode, State
+from emsctl.engine.target import plan_note
+from emsctl.model import ChargeMode, LoadId, ReasonCode, State
 
 
 def judge_starts(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
@@ -21,14 +22,13 @@ def judge_starts(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
         if j.status.state not in (State.OFF, State.ARMING):
             continue
         why = _held_back(load, js, facts)
-        window = j.cfg.charging_window
-        in_window = window is not None and window.covers(facts.local)
+        must = facts.must.get(load)
         if not why and budget is not None:
             phase = phase_or_note(load, j.cfg, facts)
             avail = budget if phase is None else min(budget, phase)
             need = j.cfg.start_threshold_w
-            if window is not None and in_window:
-                j.add(ReasonCode.CHARGING_WINDOW, window.reason)
+            if must is not None:
+                j.add(must.code, must.text)
             elif avail < need:
                 label = f"{j.cfg.phase} export" if phase is not None else "surplus"
                 text = f"{label} {units.power(avail)} < start {units.power(need)}"
@@ -37,7 +37,7 @@ def judge_starts(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
             j.extend(why)
             continue
         j.start_ok = True
-        if budget is not None and not in_window:
+        if budget is not None and must is None:
             need = j.cfg.start_threshold_w
             j.add(ReasonCode.SURPLUS, f"surplus {units.power(budget)} >= start {units.power(need)}")
             budget -= need
@@ -50,21 +50,30 @@ def _held_back(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> li
     st, cfg = j.status, j.cfg
     c = facts.config.control
     soc = facts.soc
-    window = cfg.charging_window
-    in_window = window is not None and window.covers(facts.local)
+    must = facts.must.get(load)
     why: list[Reason] = []
 
     def add(code: ReasonCode, text: str) -> None:
         why.append((code, text))
 
+    plan = st.plan
+    if plan is not None and cfg.car_charging is not None:
+        if plan.mode is ChargeMode.OFF:
+            add(ReasonCode.MODE_OFF, "charging mode off")
+        elif must is None:
+            note = plan_note(st, cfg, facts.now, c.tz)
+            if note is not None:
+                # Not a reason to hold back: shown with the verdict, before the surplus's.
+                j.add(*note)
+
     if not facts.fresh:
         add(
             ReasonCode.STALE_DATA, f"no fresh grid/soc data for {units.duration(facts.missing_for)}"
         )
-    beats_brake = window is not None and in_window and window.beats_brake
+    beats_brake = must is not None and must.beats_brake
     if facts.brake and soc is not None and not beats_brake:
         add(ReasonCode.BRAKE, f"soc {units.percent(soc)} < brake {units.percent(c.brake_soc)}")
-    elif soc is not None and soc < j.gate and not in_window:
+    elif soc is not None and soc < j.gate and must is None:
         add(ReasonCode.SOC_GATE, f"soc {units.percent(soc)} < gate {units.percent(j.gate)}")
     limit = cfg.outdoor_limit_c
     outdoor = facts.snapshot.outdoor_c

@@ -383,6 +383,13 @@ TEXTS: dict[ReasonCode, str] = {
     ReasonCode.FORCED_ON: r"forced on by the owner",
     ReasonCode.FORCED_OFF: r"forced off by the owner",
     ReasonCode.OVERRIDE_ENDED: r"override ended",
+    ReasonCode.MODE_OFF: r"charging mode off",
+    ReasonCode.MODE_NOW: r"mode now: charging regardless of surplus",
+    ReasonCode.TARGET_DUE: r"target (\w{3} )?\d\d:\d\d( \(.+\))?: .+ to go, must start by "
+    r"(\w{3} )?\d\d:\d\d: charging regardless of surplus",
+    ReasonCode.TARGET_PLANNED: r"target (\w{3} )?\d\d:\d\d( \(.+\))?: .+ to go, surplus until "
+    r"(\w{3} )?\d\d:\d\d",
+    ReasonCode.TARGET_MET: r"target (\w{3} )?\d\d:\d\d( \(.+\))? met: surplus only",
 }
 
 
