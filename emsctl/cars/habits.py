@@ -71,10 +71,12 @@ class Habits:
     def describe(self) -> str | None:
         """ "learned: Mon-Fri ~11 kWh; Fri leaves by 15:10 (same day)" (None: nothing yet)."""
         parts: list[str] = []
-        for days, wh in _runs({d: h.energy_wh for d, h in self.days.items()}):
+        for days, wh in _runs({d: h.energy_wh for d, h in self.days.items()}, 500.0):
             parts.append(f"{days} ~{wh / 1000:.0f} kWh")
-        leaves = {d: h.leave_min for d, h in self.days.items() if h.leave_min is not None}
-        for days, minutes in _runs(leaves):
+        leaves: dict[int, float | None] = {
+            d: float(h.leave_min) for d, h in self.days.items() if h.leave_min is not None
+        }
+        for days, minutes in _runs(leaves, 10.0):
             parts.append(f"{days} leaves by {_clock(int(minutes))}")
         if not parts and self.energy_wh is not None:
             parts.append(f"~{self.energy_wh / 1000:.0f} kWh")
@@ -155,8 +157,10 @@ def _clock(minutes: int) -> str:
     return text if day == 0 else f"{text} (+{day} d)"
 
 
-def _runs(values: dict[int, float | int | None]) -> list[tuple[str, float]]:
-    """Weekdays with the same value grouped into runs: [("Mon-Fri", 11000.0), ...]."""
+def _runs(values: dict[int, float | None], within: float) -> list[tuple[str, float]]:
+    """Weekdays whose values differ by less than `within` grouped into runs:
+    [("Mon-Fri", 11000.0), ...] (energies within half a kWh, times within ten minutes read
+    as the same habit)."""
     out: list[tuple[str, float]] = []
     day = 0
     while day < 7:
@@ -165,7 +169,7 @@ def _runs(values: dict[int, float | int | None]) -> list[tuple[str, float]]:
             day += 1
             continue
         end = day
-        while end + 1 < 7 and _same(values.get(end + 1), v):
+        while end + 1 < 7 and _near(values.get(end + 1), v, within):
             end += 1
         name = WEEKDAYS[day] if end == day else f"{WEEKDAYS[day]}-{WEEKDAYS[end]}"
         out.append((name, float(v)))
@@ -173,9 +177,8 @@ def _runs(values: dict[int, float | int | None]) -> list[tuple[str, float]]:
     return out
 
 
-def _same(a: float | int | None, b: float | int) -> bool:
-    # Energies within half a kWh, times within ten minutes read as the same habit.
-    return a is not None and abs(a - b) < (500 if isinstance(b, float) else 10)
+def _near(a: float | None, b: float, within: float) -> bool:
+    return a is not None and abs(a - b) < within
 
 
 def learned_text(
