@@ -801,6 +801,10 @@ class SimConfig(Strict):
     forecast_error: float = Field(0.0, ge=0, le=2)
     #: Seed of those daily factors, so that a noisy replay can be repeated.
     forecast_seed: int = 1
+    #: What the owner tells EMS of the cars (rule 17): "none" (EMS knows only what it learned
+    #: from the replay's own past sessions) or "plans" (at each plug-in the owner sets the
+    #: session's true departure and need as a one-off target: the upper bound).
+    owner: Literal["none", "plans"] = "none"
 
 
 # --------------------------------------------------------------------------- root

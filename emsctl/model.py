@@ -137,6 +137,8 @@ class ReasonCode(StrEnum):
     TARGET_DUE = "target_due"  # rule 17: the target's latest start has come
     TARGET_PLANNED = "target_planned"  # rule 17: surplus until the target's latest start
     TARGET_MET = "target_met"  # rule 17: the target's energy is delivered
+    AWAITING_CAR = "awaiting_car"  # rule 17: no car seen, the relay stays on to see one come
+    CAR_HELD = "car_held"  # rule 17: a car came and need not charge now: held at once
 
 
 class Release(StrEnum):
@@ -147,6 +149,7 @@ class Release(StrEnum):
     CAR_NOT_CHARGING = "car_not_charging"
     FAILSAFE = "failsafe"
     EXCLUSION = "exclusion"
+    HOLD = "hold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +210,12 @@ class CarPlan:
     source: str = ""
     drawing: bool | None = None
     power_w: float | None = None
+    #: No car is known to be there: keep the relay on, so that one that comes is seen (a
+    #: relay wallbox sees a car only while it may draw).
+    awaiting: bool = False
+    #: A car just came to the relay kept on for it: if it need not charge now, switch off at
+    #: once rather than after the off-delay.
+    hold: bool = False
 
 
 @dataclass(slots=True)

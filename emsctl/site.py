@@ -140,7 +140,11 @@ class Site:
                     created_at=m.override.created_at + step,
                     expires_at=_shifted(m.override.expires_at, step),
                 )
-        self.watch = {k: t + step for k, t in self.watch.items()}
+        # A target's deadline (the "*.target_due" memory) is a time of day the owner set, not
+        # a duration: it stays where it is.
+        self.watch = {
+            k: t if k.endswith(".target_due") else t + step for k, t in self.watch.items()
+        }
 
     def statuses(self) -> dict[LoadId, LoadStatus]:
         return {load: self.status(load) for load in self._records}

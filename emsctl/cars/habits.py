@@ -16,7 +16,7 @@ charging for too little leaves the car short.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
@@ -46,9 +46,7 @@ class Habits:
     #: The energy planned for when a weekday has too few sessions (all weekdays together).
     energy_wh: float | None = None
 
-    def target(
-        self, arrived: datetime, ref: datetime, tz: tzinfo
-    ) -> tuple[datetime, float] | None:
+    def target(self, arrived: datetime, ref: datetime, tz: tzinfo) -> tuple[datetime, float] | None:
         """(deadline, energy) for a car that arrived at `arrived`, from its weekday's habit;
         None when that weekday has no early departure still ahead of `ref`."""
         local = arrived.astimezone(tz)
@@ -83,37 +81,30 @@ class Habits:
         return "learned: " + "; ".join(parts) if parts else None
 
 
-def quantile(values: Sequence[float], q: float) -> float:
-    """The q-quantile by linear interpolation between the order statistics."""
-    s = sorted(values)
-    pos = q * (len(s) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+def censored_quantile(items: Iterable[tuple[float, bool]], q: float) -> float | None:
+    """The smallest value where the Kaplan-Meier estimate of the distribution reaches `q`.
 
-
-def early_departure(times: Iterable[tuple[int, bool]], q: float) -> int | None:
-    """The earliest time (minutes) where the survival estimate of departures reaches `q`:
-    each item is (minutes, left), `left` False for a session censored there (only known to
-    have stayed at least that long). None when the departures seen never reach `q`."""
-    items = sorted(times)
-    at_risk = len(items)
+    Each item is (value, seen): seen False for a censored one, only known to be at least
+    that value (a car that left while held took less than it needed; one that was known to
+    stay only until its last draw). None when the values seen never reach `q`."""
+    ordered = sorted(items)
+    at_risk = len(ordered)
     survive = 1.0
     i = 0
-    while i < len(items):
-        t = items[i][0]
-        left = stayed = 0
-        while i < len(items) and items[i][0] == t:
-            if items[i][1]:
-                left += 1
+    while i < len(ordered):
+        t = ordered[i][0]
+        seen = censored = 0
+        while i < len(ordered) and ordered[i][0] == t:
+            if ordered[i][1]:
+                seen += 1
             else:
-                stayed += 1
+                censored += 1
             i += 1
-        if left:
-            survive *= 1.0 - left / at_risk
+        if seen:
+            survive *= 1.0 - seen / at_risk
             if 1.0 - survive >= q - 1e-9:
                 return t
-        at_risk -= left + stayed
+        at_risk -= seen + censored
     return None
 
 
@@ -122,33 +113,47 @@ def learn(
 ) -> Habits:
     """The habits from the ended sessions of the last `cfg.learn_days` days."""
     since = now - timedelta(days=cfg.learn_days)
-    energy: dict[int, list[float]] = {}
-    leave: dict[int, list[tuple[int, bool]]] = {}
-    every: list[float] = []
+    energy: dict[int, list[tuple[float, bool]]] = {}
+    leave: dict[int, list[tuple[float, bool]]] = {}
+    every: list[tuple[float, bool]] = []
     for s in sessions:
-        if s.open or s.started_at < since:
+        if s.open or s.started_at < since or s.ended_by is SessionEnd.NO_CAR:
             continue
         start = s.started_at.astimezone(tz)
         day = start.weekday()
         midnight = datetime.combine(start.date(), time(0), tzinfo=tz)
         seen = int((s.last_draw_at.astimezone(tz) - midnight).total_seconds() // 60)
-        energy.setdefault(day, []).append(s.energy_wh)
+        # Only a car that stopped drawing by itself shows what it needed; the others took
+        # less than they needed (censored).
+        full = (s.energy_wh, s.ended_by is SessionEnd.STOPPED)
+        energy.setdefault(day, []).append(full)
         leave.setdefault(day, []).append((seen, s.ended_by is SessionEnd.NOT_FOUND))
-        every.append(s.energy_wh)
+        every.append(full)
+    floor = cfg.default_kwh * 1000.0
     days: dict[int, Habit] = {}
     for day, values in energy.items():
         n = len(values)
         if n < cfg.min_sessions:
             days[day] = Habit(day, n)
             continue
+        departure = censored_quantile(leave[day], cfg.departure_quantile)
         days[day] = Habit(
             day,
             n,
-            leave_min=early_departure(leave[day], cfg.departure_quantile),
-            energy_wh=quantile(values, cfg.energy_quantile),
+            leave_min=None if departure is None else int(departure),
+            energy_wh=_energy(values, cfg.energy_quantile, floor),
         )
-    overall = quantile(every, cfg.energy_quantile) if len(every) >= cfg.min_sessions else None
+    overall = _energy(every, cfg.energy_quantile, floor) if len(every) >= cfg.min_sessions else None
     return Habits(days, overall)
+
+
+def _energy(values: list[tuple[float, bool]], q: float, floor: float) -> float:
+    """The energy to plan for: the high quantile of the needs seen; when the cars that were
+    charged until full are too few to tell it, the default or the most any car took."""
+    found = censored_quantile(values, q)
+    if found is not None:
+        return found
+    return max(floor, *(v for v, _ in values))
 
 
 def _clock(minutes: int) -> str:

@@ -61,6 +61,7 @@ class SessionEnd(StrEnum):
     NOT_FOUND = "not_found"  # switched on again, the car drew nothing: it had left
     DEADLINE = "deadline_passed"  # the relay stayed off past the target: presumed gone
     MODE_OFF = "mode_off"  # the owner set the mode to off
+    NO_CAR = "no_car"  # an estimated draw the step down at switch-off did not confirm
 
 
 @dataclass(slots=True)

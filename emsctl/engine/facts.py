@@ -33,6 +33,11 @@ def no_car_key(load: LoadId) -> str:
     return f"{load.value}.not_drawing"
 
 
+def due_key(load: LoadId) -> str:
+    """Holds the deadline a wallbox's target is due for (rule 17), not a start time."""
+    return f"{load.value}.target_due"
+
+
 def elapsed(since: datetime | None, now: datetime) -> float:
     """Seconds from `since` to `now` (0 when never)."""
     return 0.0 if since is None else (now - since).total_seconds()
@@ -150,13 +155,19 @@ def effective_gate(cfg: LoadConfig, config: Config, shift: float) -> float:
 
 
 def musts(
-    statuses: Mapping[LoadId, LoadStatus], config: Config, now: datetime, local: time
+    statuses: Mapping[LoadId, LoadStatus],
+    config: Config,
+    now: datetime,
+    local: time,
+    watch: Mapping[str, datetime],
 ) -> dict[LoadId, MustCharge]:
     """Rules 15 and 17: the wallboxes that charge regardless of surplus this tick."""
     out: dict[LoadId, MustCharge] = {}
     tz = config.control.tz
     for load in config.enabled_loads():
-        must = must_charge(statuses[load], config.loads.get(load), now, local, tz)
+        st = statuses[load]
+        due_for = watch.get(due_key(load))
+        must = must_charge(st, config.loads.get(load), now, local, tz, due_for)
         if must is not None:
             out[load] = must
     return out
@@ -190,6 +201,10 @@ def update_watch(
     for load in config.enabled_loads():
         st = statuses[load]
         cfg = config.loads.get(load)
+        m = must.get(load)
+        deadline = st.plan.deadline if st.plan is not None else None
+        if m is not None and m.code is ReasonCode.TARGET_DUE and deadline is not None:
+            out[due_key(load)] = deadline
         running = st.state in EMS_RUNNING
         idle = cfg.idle_rule
         if idle is not None:
@@ -200,7 +215,6 @@ def update_watch(
             # In its charging window (or mode now) the wallbox is not on surplus, so there is
             # nothing to hand on; the relay stays on and a car plugged in later starts at
             # once. A target's start does watch: the car it was started for may have left.
-            m = must.get(load)
             watched = m is None or m.watch_draw
             low = running and not_drawing(st, cfg, no_car.below_w)
             hold(no_car_key(load), low and watched)
@@ -218,7 +232,7 @@ def read_facts(
     forecast's shift (rule 14) and whether the last switch still settles (rule 4)."""
     c = config.control
     local = now.astimezone(c.tz).time()
-    must = musts(loads, config, now, local)
+    must = musts(loads, config, now, local, watch)
     new_watch = update_watch(snapshot, loads, config, now, must, watch)
     soc = snapshot.soc_pct
     fresh = snapshot.grid_w is not None and soc is not None

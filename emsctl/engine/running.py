@@ -50,8 +50,16 @@ def _brake(j: Judgement, facts: Facts) -> bool:
 
 
 def _release(load: LoadId, j: Judgement, facts: Facts) -> bool:
-    """Rules 10 and 11: a heat-pump load whose compressor idles, or a wallbox that draws
-    nothing, is released early into a cooldown (no minimum runtime)."""
+    """Rules 10, 11 and 17: a heat-pump load whose compressor idles, a wallbox that draws
+    nothing, or a car that came to a relay kept on for it and need not charge now, is
+    released early into a cooldown (no minimum runtime)."""
+    plan = j.status.plan
+    if plan is not None and plan.hold and not j.keep_ok and load not in facts.must:
+        j.event = Event.RELEASE
+        j.release = Release.HOLD
+        j.cooldown_s = 0.0
+        j.first(ReasonCode.CAR_HELD, "a car came: held, it need not charge now")
+        return True
     on_for = elapsed(j.status.on_since or j.status.since, facts.now)
     idle = j.cfg.idle_rule
     since = facts.watch.get(idle_key(load))

@@ -54,16 +54,49 @@ def target_text(plan: CarPlan, now: datetime, tz: tzinfo) -> str:
     return f"target {when(plan.deadline, now, tz)}{source}"
 
 
+def due(
+    plan: CarPlan, cfg: LoadConfig, charging: CarCharging, now: datetime, due_for: datetime | None
+) -> bool:
+    """Whether charging for the plan's target must go on regardless of surplus: from its
+    latest start on, and then (`due_for` is the deadline it became due for) until the need
+    is met or the deadline has passed. Without the memory the latest start would move
+    later while the car charges (the need shrinks faster than the time) and the charge
+    would stop and start again all night."""
+    if plan.deadline is None or plan.need_wh <= 0 or now >= plan.deadline:
+        return False
+    if due_for == plan.deadline:
+        return True
+    start = latest_start(plan, cfg, charging)
+    return start is not None and now >= start
+
+
 def must_charge(
-    status: LoadStatus, cfg: LoadConfig, now: datetime, local: time, tz: tzinfo
+    status: LoadStatus,
+    cfg: LoadConfig,
+    now: datetime,
+    local: time,
+    tz: tzinfo,
+    due_for: datetime | None = None,
 ) -> MustCharge | None:
     """Rule 17 first (a plan's mode and target), then rule 15 (the window) where the mode
-    leaves room for it: solar charges on surplus only, off not at all."""
+    leaves room for it: solar charges on surplus only, off not at all. `due_for`: the
+    deadline the wallbox's target was due for on the last tick (see `due`)."""
     plan = status.plan
     charging = cfg.car_charging
     if plan is not None and charging is not None:
         mode = plan.mode
-        if mode is ChargeMode.OFF or mode is ChargeMode.SOLAR:
+        if mode is ChargeMode.OFF:
+            return None
+        if plan.awaiting and mode is not ChargeMode.NOW:
+            # Nothing draws: neither the brake nor the exclusion has anything to guard.
+            return MustCharge(
+                ReasonCode.AWAITING_CAR,
+                "no car seen: the relay stays on to see one come",
+                True,
+                True,
+                False,
+            )
+        if mode is ChargeMode.SOLAR:
             return None
         if mode is ChargeMode.NOW:
             return MustCharge(
@@ -73,8 +106,8 @@ def must_charge(
                 charging.ignores_exclusion,
                 False,
             )
-        start = latest_start(plan, cfg, charging)
-        if start is not None and now >= start:
+        if due(plan, cfg, charging, now, due_for):
+            start = latest_start(plan, cfg, charging) or now
             return MustCharge(
                 ReasonCode.TARGET_DUE,
                 f"{target_text(plan, now, tz)}: {units.energy(plan.need_wh)} to go, "

@@ -81,6 +81,31 @@ class Totals:
     dhw_violation_min: int = 0
 
 
+@dataclass(slots=True)
+class CarTally:
+    """One car's sessions as the scenario has them: how many, and the ones that left with
+    energy still wanted (a missed target), each as (plug-in minute, leave minute, need Wh,
+    short Wh)."""
+
+    sessions: int = 0
+    missed: list[tuple[int, int, float, float]] = field(default_factory=list)
+    _plugged_at: int = 0
+    _need: float = 0.0
+
+    def plug(self, minute: int, need_wh: float) -> None:
+        self.sessions += 1
+        self._plugged_at = minute
+        self._need = need_wh
+
+    def leave(self, minute: int, left_wh: float) -> None:
+        if left_wh > 0.0:
+            self.missed.append((self._plugged_at, minute, self._need, left_wh))
+
+    @property
+    def missed_wh(self) -> float:
+        return sum(m[3] for m in self.missed)
+
+
 class Plant:
     """The house's physics. Call `step()` once per scenario row.
 
@@ -178,6 +203,8 @@ class Plant:
         self.stored_delta_wh = 0.0
 
         self.totals = Totals()
+        #: Car A's and car B's sessions (the wallboxes' cars).
+        self.cars: dict[LoadId, CarTally] = {LoadId.WB_A: CarTally(), LoadId.WB_B: CarTally()}
         m = 60.0
         self.tallies: dict[LoadId, LoadTally] = {
             load: LoadTally(min_on_min=config.loads.get(load).min_on_s / m) for load in LoadId
@@ -228,14 +255,20 @@ class Plant:
         if a_plug and not self.car_a_plugged:
             self.car_a_left_wh = self._a_need[i]
             tot.car_wanted += self.car_a_left_wh
+            self.cars[LoadId.WB_A].plug(i, self.car_a_left_wh)
         elif not a_plug:
+            if self.car_a_plugged:
+                self.cars[LoadId.WB_A].leave(i, self.car_a_left_wh)
             self.car_a_left_wh = 0.0
         self.car_a_plugged = a_plug
         b_plug = self._b_plug[i] > 0.5
         if b_plug and not self.car_b_plugged:
             self.car_b_left_wh = self._b_need[i]
             tot.car_wanted += self.car_b_left_wh
+            self.cars[LoadId.WB_B].plug(i, self.car_b_left_wh)
         elif not b_plug:
+            if self.car_b_plugged:
+                self.cars[LoadId.WB_B].leave(i, self.car_b_left_wh)
             self.car_b_left_wh = 0.0
         self.car_b_plugged = b_plug
         wb_a = 0.0

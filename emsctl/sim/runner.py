@@ -13,6 +13,9 @@ from datetime import datetime
 from datetime import time as dtime
 
 from emsctl.adapters.base import AdapterError
+from emsctl.cars.keeper import CarKeeper
+from emsctl.cars.memory import MemoryCarStore
+from emsctl.cars.types import OneOffTarget
 from emsctl.config import Config, LoadConfig, WallboxConfig
 from emsctl.engine import effective_gate, forecast_shift
 from emsctl.model import LoadId, LoadReading, Snapshot, State, Transition
@@ -81,6 +84,9 @@ class RunResult:
     command_errors: int = 0
     #: EMS run: ticks left out because nothing could change (QuietTicks).
     skipped_ticks: int = 0
+    #: EMS run with charging by target: the sessions and settings it kept.
+    cars: MemoryCarStore | None = None
+    keeper: CarKeeper | None = None
 
 
 def run_baseline(
@@ -291,6 +297,11 @@ def run_ems(
     plant = house.plant
     collected = _Collect(plant)
     site = Site(config, house.now, listeners=[collected])
+    cars = MemoryCarStore()
+    keeper: CarKeeper | None = CarKeeper(config, cars, house.now)
+    if keeper is not None and not keeper.cars:
+        keeper = None
+    owner = _OwnerPlans(scenario, config, cars) if config.sim.owner == "plans" else None
     enabled = config.enabled_loads()
     actuators = [(load, house.actuators[load]) for load in enabled]
     errors = 0
@@ -298,7 +309,8 @@ def run_ems(
     snapshot = house.snapshot
     step = site.step
     confirm = site.confirm
-    quiet = QuietTicks(site, config) if skip_quiet else None
+    # Charging by target watches the cars every tick: nothing is quiet while it runs.
+    quiet = QuietTicks(site, config) if skip_quiet and keeper is None else None
     every = tick_minutes(config)
     visible = house.collector.visible
     relays = {load: act for load, act in house.actuators.items() if isinstance(act, SimRelay)}
@@ -323,7 +335,12 @@ def run_ems(
             continue
         snap = (quiet.made if quiet is not None else None) or snapshot()
         readings = {load: act.read() for load, act in actuators}
-        result = step(snap, readings, now)
+        plans = None
+        if keeper is not None:
+            if owner is not None:
+                owner.tell(index, now)
+            plans = keeper.plans(now, snap, readings, site.statuses())
+        result = step(snap, readings, now, plans)
         for cmd in result.commands:
             act = house.actuators[cmd.load]
             reading: LoadReading | None
@@ -348,7 +365,35 @@ def run_ems(
         trace=trace,
         command_errors=errors,
         skipped_ticks=quiet.skipped if quiet is not None else 0,
+        cars=cars if keeper is not None else None,
+        keeper=keeper,
     )
+
+
+class _OwnerPlans:
+    """`sim.owner: plans`: at each plug-in the owner sets the session's true departure and
+    need as a one-off target (what an owner who plans every trip would tell EMS)."""
+
+    def __init__(self, scenario: Scenario, config: Config, cars: MemoryCarStore) -> None:
+        self.cars = cars
+        self.scenario = scenario
+        self.columns = [
+            (LoadId.WB_A, scenario.values["car_a_plugged"], scenario.values["car_a_need_wh"]),
+            (LoadId.WB_B, scenario.values["car_b_plugged"], scenario.values["car_b_need_wh"]),
+        ]
+        self.done = -1
+
+    def tell(self, index: int, now: datetime) -> None:
+        """Set the targets of the plug-ins since the last call (up to minute `index`)."""
+        for i in range(self.done + 1, min(index + 1, self.scenario.minutes)):
+            for load, plugged, need in self.columns:
+                if plugged[i] > 0.5 and (i == 0 or plugged[i - 1] <= 0.5):
+                    leave = i
+                    while leave < len(plugged) and plugged[leave] > 0.5:
+                        leave += 1
+                    target = OneOffTarget(self.scenario.time(leave), need[i], now, "owner")
+                    self.cars.set_one_off_target(load, target, "owner", now)
+        self.done = max(self.done, index)
 
 
 def compare(ems: RunResult, baseline: RunResult, scenario: Scenario) -> Report:

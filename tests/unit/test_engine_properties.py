@@ -389,6 +389,8 @@ TEXTS: dict[ReasonCode, str] = {
     r"(\w{3} )?\d\d:\d\d: charging regardless of surplus",
     ReasonCode.TARGET_PLANNED: r"target (\w{3} )?\d\d:\d\d( \(.+\))?: .+ to go, surplus until "
     r"(\w{3} )?\d\d:\d\d",
+    ReasonCode.AWAITING_CAR: r"no car seen: the relay stays on to see one come",
+    ReasonCode.CAR_HELD: r"a car came: held, it need not charge now",
     ReasonCode.TARGET_MET: r"target (\w{3} )?\d\d:\d\d( \(.+\))? met: surplus only",
 }
 

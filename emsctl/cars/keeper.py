@@ -1,0 +1,355 @@
+"""Charging by target for the house's wallboxes: each tick, watch each car's draw, keep its
+charging session (in the store), learn its habits from the ended sessions and hand the
+engine a plan (emsctl.model.CarPlan). The daemon's controller and the replay both use it.
+
+A relay wallbox sees a car only while the relay is on, so while no car is known to be
+there the plan keeps the relay on (`awaiting`): a car that comes draws at once and is seen
+within a tick; one that need not charge now is then held (switched off at once), and
+charged on surplus or from its target's latest start on. A session ends when the car stops
+drawing with the relay on (full, or gone while charging), or when the relay comes on for it
+and it draws nothing (gone while held: "not found", counted), or when it stayed off past
+its target (presumed gone).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from emsctl.cars.draw import DrawWatch
+from emsctl.cars.habits import Habits, learn
+from emsctl.cars.plan import Target, target_in_force
+from emsctl.cars.port import CarStorePort
+from emsctl.cars.types import CarSettings, ChargingSession, SessionEnd
+from emsctl.config import CarCharging, Config, LoadConfig
+from emsctl.engine.target import latest_start
+from emsctl.model import (
+    CarPlan,
+    ChargeMode,
+    LoadId,
+    LoadReading,
+    LoadStatus,
+    Snapshot,
+)
+from emsctl.status import CarView
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _safely(call: Callable[[], T], fallback: T) -> T:
+    """A store read or write that fails is logged; control goes on without it."""
+    try:
+        return call()
+    except Exception as exc:  # the store must never stop control
+        log.warning("car charging: the store failed: %s", exc)
+        return fallback
+
+
+#: A session held (relay off) this long past its target's deadline is presumed gone.
+GONE_AFTER = timedelta(hours=1)
+#: The longest gap between two ticks counted as charging time (a longer one is an outage).
+MAX_GAP_S = 300.0
+
+
+@dataclass(slots=True)
+class _Car:
+    """What the keeper knows of one wallbox between ticks."""
+
+    load: LoadId
+    cfg: LoadConfig
+    charging: CarCharging
+    watch: DrawWatch
+    session: ChargingSession | None = None
+    #: The deadline of the last session that ended: its target is done.
+    served: datetime | None = None
+    habits: Habits = field(default_factory=Habits)
+    settings: CarSettings = field(default_factory=CarSettings)
+    #: The plan of the last tick asked to keep the relay on for a car to come.
+    awaiting: bool = False
+    #: The session was opened this tick by a car that came to the awaiting relay.
+    arrived_now: bool = False
+    probes_failed: int = 0
+    #: Estimated draws that the step down at switch-off showed to be no car.
+    false_draws: int = 0
+    last_seen: datetime | None = None
+    #: When the relay's last run began (the draw watch forgets it at switch-off).
+    run_since: datetime | None = None
+    target: Target | None = None
+    plan: CarPlan | None = None
+
+
+class CarKeeper:
+    """The wallboxes' charging by target, over a CarStorePort."""
+
+    def __init__(self, config: Config, store: CarStorePort, now: datetime) -> None:
+        self.store = store
+        self.config = config
+        self.cars: dict[LoadId, _Car] = {}
+        self.configure(config, now)
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def configure(self, config: Config, now: datetime) -> None:
+        """(Re)read the config; a wallbox keeps its session and draw watch across a reload."""
+        self.config = config
+        cars: dict[LoadId, _Car] = {}
+        for load in config.enabled_loads():
+            cfg = config.loads.get(load)
+            charging = cfg.car_charging
+            if charging is None:
+                continue
+            old = self.cars.get(load)
+            metered = cfg.power_source == "meter"
+            below = cfg.no_car_rule.below_w if cfg.no_car_rule is not None else 100.0
+            if old is not None and old.watch.metered == metered:
+                old.cfg, old.charging = cfg, charging
+                old.watch.nominal_w, old.watch.below_w = cfg.nominal_w, below
+                cars[load] = old
+                continue
+            car = _Car(load, cfg, charging, DrawWatch(cfg.nominal_w, metered, below))
+            car.session = self._open_session(load)
+            self._relearn(car, now)
+            cars[load] = car
+        self.cars = cars
+
+    def _open_session(self, load: LoadId) -> ChargingSession | None:
+        def read() -> ChargingSession | None:
+            return self.store.open_session(load)
+
+        return _safely(read, None)
+
+    def _relearn(self, car: _Car, now: datetime) -> None:
+        since = now - timedelta(days=car.charging.learn_days)
+
+        def read() -> list[ChargingSession]:
+            return self.store.car_sessions(car.load, since, 10_000)
+
+        sessions: list[ChargingSession] = _safely(read, [])
+        car.habits = learn(sessions, car.charging, self.config.control.tz, now)
+        ended = [s for s in sessions if not s.open]
+        if ended and car.served is None:
+            car.served = ended[0].deadline
+
+    # -- the tick -------------------------------------------------------------------------
+
+    def plans(
+        self,
+        now: datetime,
+        snapshot: Snapshot,
+        readings: dict[LoadId, LoadReading],
+        statuses: dict[LoadId, LoadStatus],
+    ) -> dict[LoadId, CarPlan]:
+        """Observe this tick's draws, keep the sessions, and make each wallbox's plan."""
+        rest = self._rest_w(snapshot, readings)
+        out: dict[LoadId, CarPlan] = {}
+        for load, car in self.cars.items():
+            car.settings = self._settings(car)
+            reading = readings.get(load)
+            self._observe(car, now, snapshot, reading, rest)
+            car.plan = out[load] = self._plan(car, now)
+        return out
+
+    def _settings(self, car: _Car) -> CarSettings:
+        def read() -> CarSettings:
+            return self.store.car_settings(car.load)
+
+        return _safely(read, car.settings)
+
+    def _rest_w(self, snap: Snapshot, readings: dict[LoadId, LoadReading]) -> float | None:
+        """The house's consumption less what EMS knows the power of (the compressor, a
+        metered wallbox), for the draw of a wallbox without a meter."""
+        if snap.grid_w is None or snap.pv_w is None:
+            return None
+        rest = snap.pv_w + snap.grid_w - (snap.battery_w or 0.0) - (snap.compressor_w or 0.0)
+        for load, car in self.cars.items():
+            r = readings.get(load)
+            if car.watch.metered and r is not None and r.power_w is not None:
+                rest -= r.power_w
+        return rest
+
+    def _observe(
+        self,
+        car: _Car,
+        now: datetime,
+        snap: Snapshot,
+        reading: LoadReading | None,
+        rest: float | None,
+    ) -> None:
+        relay = reading.relay_on if reading is not None and reading.reachable else None
+        meter = reading.power_w if reading is not None else None
+        watch = car.watch
+        watch.observe(now, relay, meter, rest)
+        if watch.on_since is not None:
+            car.run_since = watch.on_since
+        dt = 0.0 if car.last_seen is None else (now - car.last_seen).total_seconds()
+        car.last_seen = now
+        car.arrived_now = False
+        s = car.session
+        if (
+            watch.off_verdict is False
+            and s is not None
+            and car.run_since is not None
+            and s.started_at >= car.run_since
+        ):
+            # The house's consumption did not fall when the relay went off: what looked like
+            # a car was another load starting.
+            car.false_draws += 1
+            s.energy_wh = s.solar_wh = 0.0
+            self._end(car, s, SessionEnd.NO_CAR, s.started_at, now)
+            return
+        if watch.drawing:
+            if s is None:
+                s = car.session = self._open(car, now)
+                car.arrived_now = car.awaiting
+            power = watch.power_w or car.cfg.nominal_w
+            wh = power * min(dt, MAX_GAP_S) / 3600.0
+            s.energy_wh += wh
+            s.solar_wh += wh * _solar_share(snap, power)
+            s.last_draw_at = now
+            self._save(s)
+        elif s is not None and relay and watch.drawing is False:
+            drew_in_run = watch.on_since is not None and s.last_draw_at >= watch.on_since
+            if drew_in_run:
+                self._end(car, s, SessionEnd.STOPPED, s.last_draw_at, now)
+            else:
+                car.probes_failed += 1
+                log.info("%s: switched on for the car, it drew nothing: gone", car.load.value)
+                self._end(car, s, SessionEnd.NOT_FOUND, now, now)
+        elif (
+            s is not None
+            and relay is False
+            and s.deadline is not None
+            and now >= s.deadline + GONE_AFTER
+        ):
+            self._end(car, s, SessionEnd.DEADLINE, s.deadline, now)
+
+    def _open(self, car: _Car, now: datetime) -> ChargingSession:
+        target = self._target(car, now, arrived=now)
+        s = ChargingSession(
+            load=car.load,
+            started_at=now,
+            last_draw_at=now,
+            estimated=car.watch.estimated,
+            deadline=target.deadline,
+            target_wh=target.energy_wh,
+            target_source=target.source,
+        )
+        log.info(
+            "%s: a car draws: session started (target %s, %.1f kWh, %s)",
+            car.load.value,
+            target.deadline.isoformat(timespec="minutes"),
+            target.energy_wh / 1000.0,
+            target.source.value,
+        )
+        return s
+
+    def _end(
+        self, car: _Car, s: ChargingSession, how: SessionEnd, at: datetime, now: datetime
+    ) -> None:
+        s.ended_at = at
+        s.ended_by = how
+        self._save(s)
+        car.session = None
+        if how is not SessionEnd.NO_CAR:
+            car.served = s.deadline
+        log.info(
+            "%s: session ended (%s), %.1f kWh%s",
+            car.load.value,
+            how.value,
+            s.energy_wh / 1000.0,
+            " (estimated)" if s.estimated else "",
+        )
+        one = car.settings.one_off
+        if one is not None and one.set_at <= now:
+            # A one-off target is for the session it was set in.
+            def clear() -> None:
+                self.store.set_one_off_target(car.load, None, "ems", now)
+
+            _safely(clear, None)
+            car.settings = CarSettings(car.settings.mode, None, car.settings.weekly)
+        self._relearn(car, now)
+
+    def _save(self, s: ChargingSession) -> None:
+        def write() -> int:
+            return self.store.save_session(s)
+
+        _safely(write, 0)
+
+    def _target(self, car: _Car, now: datetime, *, arrived: datetime | None) -> Target:
+        return target_in_force(
+            car.settings,
+            car.habits,
+            car.charging,
+            self.config.control.tz,
+            now,
+            served=car.served,
+            arrived=arrived,
+        )
+
+    def _plan(self, car: _Car, now: datetime) -> CarPlan:
+        s = car.session
+        mode = car.settings.mode or car.charging.mode
+        target = car.target = self._target(car, now, arrived=s.started_at if s else None)
+        got = s.energy_wh if s is not None else 0.0
+        awaiting = s is None and mode in (ChargeMode.SOLAR, ChargeMode.SOLAR_TARGET)
+        car.awaiting = awaiting
+        return CarPlan(
+            mode=mode,
+            deadline=target.deadline if mode is ChargeMode.SOLAR_TARGET and s else None,
+            need_wh=max(0.0, target.energy_wh - got),
+            source=target.source.value,
+            drawing=car.watch.drawing,
+            power_w=car.watch.power_w,
+            awaiting=awaiting,
+            hold=car.arrived_now,
+        )
+
+    # -- for the owner --------------------------------------------------------------------
+
+    def view(self, load: LoadId, now: datetime) -> CarView | None:
+        car = self.cars.get(load)
+        if car is None:
+            return None
+        s = car.session
+        plan = car.plan
+        target = car.target
+        mode = car.settings.mode or car.charging.mode
+        start = latest_start(plan, car.cfg, car.charging) if plan is not None else None
+        finish = None
+        if plan is not None and target is not None and s is not None:
+            power = car.watch.power_w or car.cfg.nominal_w
+            begin = max(now, start) if start is not None and not car.watch.drawing else now
+            finish = begin + timedelta(hours=plan.need_wh / power) if plan.need_wh > 0 else now
+        return CarView(
+            mode=mode,
+            mode_from="owner" if car.settings.mode is not None else "config",
+            target_source=target.source if target else None,
+            deadline=target.deadline if target else None,
+            target_wh=target.energy_wh if target else None,
+            need_wh=plan.need_wh if plan else 0.0,
+            latest_start=start,
+            expected_finish=finish,
+            session_started=s.started_at if s else None,
+            session_wh=s.energy_wh if s else None,
+            estimated=car.watch.estimated,
+            drawing=car.watch.drawing,
+            learned=car.habits.describe(),
+            one_off=car.settings.one_off,
+            weekly=car.settings.weekly,
+            battery_kwh=car.charging.battery_kwh,
+            probes_failed=car.probes_failed,
+        )
+
+
+def _solar_share(snap: Snapshot, power: float) -> float:
+    """The share of the car's power this tick that came from surplus (not from the grid or
+    the battery)."""
+    if snap.grid_w is None or power <= 0:
+        return 0.0
+    bought = max(0.0, snap.grid_w) + max(0.0, -(snap.battery_w or 0.0))
+    return max(0.0, min(1.0, (power - bought) / power))
