@@ -104,7 +104,7 @@ class LoadMachine(StateMachine):
         return verdict.release is Release.FAILSAFE
 
     def is_early_release(self, verdict: Verdict) -> bool:
-        return verdict.release in (Release.COMPRESSOR_IDLE, Release.CAR_NOT_CHARGING)
+        return verdict.release in (Release.COMPRESSOR_IDLE, Release.CAR_NOT_CHARGING, Release.HOLD)
 
     def relay_is_on(self) -> bool:
         return self.load_model.reading.relay_on is True

@@ -52,6 +52,8 @@ def _safely(call: Callable[[], T], fallback: T) -> T:
 
 #: A session held (relay off) this long past its target's deadline is presumed gone.
 GONE_AFTER = timedelta(hours=1)
+#: A change of the known loads' power that makes a tick useless for judging an estimated draw.
+KNOWN_STEP_W = 500.0
 #: The longest gap between two ticks counted as charging time (a longer one is an outage).
 MAX_GAP_S = 300.0
 
@@ -65,8 +67,6 @@ class _Car:
     charging: CarCharging
     watch: DrawWatch
     session: ChargingSession | None = None
-    #: The deadline of the last session that ended: its target is done.
-    served: datetime | None = None
     habits: Habits = field(default_factory=Habits)
     settings: CarSettings = field(default_factory=CarSettings)
     #: The plan of the last tick asked to keep the relay on for a car to come.
@@ -90,6 +90,7 @@ class CarKeeper:
         self.store = store
         self.config = config
         self.cars: dict[LoadId, _Car] = {}
+        self._known_w: float | None = None
         self.configure(config, now)
 
     # -- set-up ---------------------------------------------------------------------------
@@ -131,9 +132,6 @@ class CarKeeper:
 
         sessions: list[ChargingSession] = _safely(read, [])
         car.habits = learn(sessions, car.charging, self.config.control.tz, now)
-        ended = [s for s in sessions if not s.open]
-        if ended and car.served is None:
-            car.served = ended[0].deadline
 
     # -- the tick -------------------------------------------------------------------------
 
@@ -162,15 +160,20 @@ class CarKeeper:
 
     def _rest_w(self, snap: Snapshot, readings: dict[LoadId, LoadReading]) -> float | None:
         """The house's consumption less what EMS knows the power of (the compressor, a
-        metered wallbox), for the draw of a wallbox without a meter."""
-        if snap.grid_w is None or snap.pv_w is None:
-            return None
-        rest = snap.pv_w + snap.grid_w - (snap.battery_w or 0.0) - (snap.compressor_w or 0.0)
+        metered wallbox), for the draw of a wallbox without a meter; None in a tick where
+        one of those changed by kilowatts: the meters answer at once, the house's
+        measurements a scrape later, so the difference would look like a car."""
+        known = snap.compressor_w or 0.0
         for load, car in self.cars.items():
             r = readings.get(load)
             if car.watch.metered and r is not None and r.power_w is not None:
-                rest -= r.power_w
-        return rest
+                known += r.power_w
+        last, self._known_w = self._known_w, known
+        if snap.grid_w is None or snap.pv_w is None:
+            return None
+        if last is not None and abs(known - last) >= KNOWN_STEP_W:
+            return None
+        return snap.pv_w + snap.grid_w - (snap.battery_w or 0.0) - known
 
     def _observe(
         self,
@@ -255,8 +258,6 @@ class CarKeeper:
         s.ended_by = how
         self._save(s)
         car.session = None
-        if how is not SessionEnd.NO_CAR:
-            car.served = s.deadline
         log.info(
             "%s: session ended (%s), %.1f kWh%s",
             car.load.value,
@@ -287,7 +288,6 @@ class CarKeeper:
             car.charging,
             self.config.control.tz,
             now,
-            served=car.served,
             arrived=arrived,
         )
 

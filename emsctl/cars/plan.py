@@ -41,13 +41,11 @@ def target_in_force(
     tz: tzinfo,
     now: datetime,
     *,
-    served: datetime | None = None,
     arrived: datetime | None = None,
 ) -> Target:
-    """The target to charge for now. `served`: the deadline of the last session that ended
-    (targets up to it are done); `arrived`: when the open session began (a learned habit
-    is per weekday of arrival), None without one."""
-    ref = now if served is None or served < now else served
+    """The target to charge for now. `arrived`: when the open session began (a learned
+    habit is per weekday of arrival), None without one."""
+    ref = now
     one = settings.one_off
     if one is not None and one.by > ref:
         return Target(one.by, one.energy_wh, TargetSource.ONE_OFF)
@@ -59,9 +57,15 @@ def target_in_force(
             ),
             key=lambda t: t.deadline,
         )
+    # The learned departure is only ever earlier than the default: a relay wallbox never
+    # sees a full car leave, so it cannot learn that one stays longer (emsctl.cars.habits).
     default = next_at(ref, cfg.default_by, tz)
-    learned = habits.target(arrived if arrived is not None else now, ref, tz)
+    day = arrived if arrived is not None else now
+    learned = habits.target(day, ref, tz)
     if learned is not None:
         deadline, energy_wh = learned
         return Target(min(deadline, default), energy_wh, TargetSource.LEARNED)
-    return Target(default, habits.energy_wh or cfg.default_kwh * 1000.0, TargetSource.DEFAULT)
+    energy = habits.energy_for(day.astimezone(tz).weekday())
+    if energy is not None:
+        return Target(default, energy, TargetSource.LEARNED)
+    return Target(default, cfg.default_kwh * 1000.0, TargetSource.DEFAULT)

@@ -31,8 +31,11 @@ def output_is_on(status: LoadStatus) -> bool:
     """Whether the load is (or is about to be) drawing power, as far as exclusion is concerned.
 
     The read-back counts as well as the state: a relay a person switched on is on now, even
-    in the tick before the machine learns of it as `manual`.
+    in the tick before the machine learns of it as `manual`. A wallbox kept on only to see a
+    car come (rule 17) draws nothing and binds nobody.
     """
+    if status.plan is not None and status.plan.awaiting:
+        return False
     return status.state in OUTPUT_ON or status.reading.relay_on is True
 
 
