@@ -178,7 +178,7 @@ class CarCharging(Strict):
     probe_retry_s: Seconds = 1800
     #: Learned habits: the sessions of the last `learn_days` days; a weekday needs
     #: `min_sessions` of them; departure is an early quantile, energy a high one.
-    learn_days: int = Field(70, ge=7, le=730)
+    learn_days: int = Field(182, ge=7, le=730)
     min_sessions: int = Field(3, ge=1, le=100)
     departure_quantile: float = Field(0.1, gt=0, lt=1)
     energy_quantile: float = Field(0.9, gt=0, lt=1)

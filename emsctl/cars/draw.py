@@ -3,8 +3,9 @@ wallbox without one by the step in the house's consumption when it switches or t
 or stops (a car on a relay wallbox draws about the wallbox's nominal power or nothing).
 
 An estimate can be fooled by a house load of a few kW that starts at the wrong moment, so a
-start counts only when the step holds on two ticks in a row, and the step down when the relay
-switches off checks it: no step down, no car (`off_verdict` False).
+step counts only when it is about the wallbox's nominal power, a start only when the step
+holds on two ticks in a row, and the step down when the relay switches off checks it: no
+step down, no car (`off_verdict` False).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-#: A step of this share of the nominal power is the car starting or stopping.
-STEP_SHARE = 0.6
+#: A step between these shares of the nominal power is the car starting or stopping: a car
+#: on a relay wallbox draws its nominal power, a house load's step is any size.
+STEP_SHARE = 0.75
+STEP_MAX_SHARE = 1.3
 #: How long after switching a car may take to show in the measurements before it counts as
 #: not drawing (a car wakes up in seconds; the measurements reach Prometheus a scrape later).
 JUDGE_S = 150.0
@@ -39,6 +42,7 @@ class DrawWatch:
     _last_w: float | None = None
     _was_on: bool = False
     _rising: bool = False
+    _low: bool = False
     _off_at: datetime | None = None
     _on_w: float | None = None
 
@@ -61,7 +65,7 @@ class DrawWatch:
             self._was_on = True
             self.on_since = now
             self.drawing = None
-            self._rising = False
+            self._rising = self._low = False
             self._off_at = None
         judged = self.on_since is None or (now - self.on_since).total_seconds() >= JUDGE_S
         if self.metered:
@@ -80,7 +84,7 @@ class DrawWatch:
         self.drawing = None
         self.power_w = None
         if self._off_at is not None and rest_w is not None and self._on_w is not None:
-            if self._on_w - rest_w >= STEP_SHARE * self.nominal_w:
+            if self._is_step(self._on_w - rest_w):
                 self.off_verdict, self._off_at = True, None
             elif (now - self._off_at).total_seconds() >= JUDGE_S:
                 self.off_verdict, self._off_at = False, None
@@ -96,17 +100,23 @@ class DrawWatch:
         elif judged or self.drawing:
             self.drawing, self.power_w = False, None
 
+    def _is_step(self, watts: float) -> bool:
+        return STEP_SHARE * self.nominal_w <= watts <= STEP_MAX_SHARE * self.nominal_w
+
     def _stepped(self, rest_w: float | None, judged: bool) -> None:
         if rest_w is None:
             return
-        step = STEP_SHARE * self.nominal_w
         last, self._last_w = self._last_w, rest_w
         if self.drawing:
-            if last is not None and last - rest_w >= step:
+            # A step down of the car's size; or, should that step have been lost among other
+            # changes, a consumption too low to hold the car for two ticks in a row.
+            low = rest_w < STEP_SHARE * self.nominal_w
+            if (last is not None and self._is_step(last - rest_w)) or (low and self._low):
                 self.drawing = False
+            self._low = low
         else:
             ref = self._base_w if self.drawing is None else last
-            up = ref is not None and rest_w - ref >= step
+            up = ref is not None and self._is_step(rest_w - ref)
             if up and self._rising:
                 self.drawing = True
                 self._rising = False

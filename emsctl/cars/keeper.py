@@ -31,7 +31,6 @@ from emsctl.model import (
     ChargeMode,
     LoadId,
     LoadReading,
-    LoadStatus,
     Snapshot,
 )
 from emsctl.status import CarView
@@ -54,8 +53,12 @@ def _safely(call: Callable[[], T], fallback: T) -> T:
 GONE_AFTER = timedelta(hours=1)
 #: A change of the known loads' power that makes a tick useless for judging an estimated draw.
 KNOWN_STEP_W = 500.0
+#: An estimated draw shorter than this that stops by itself was not a car.
+MIN_ESTIMATED_S = 600.0
 #: The longest gap between two ticks counted as charging time (a longer one is an outage).
 MAX_GAP_S = 300.0
+#: How far ahead a quiet tick must be sure nothing falls due.
+MAX_GAP = timedelta(seconds=MAX_GAP_S)
 
 
 @dataclass(slots=True)
@@ -80,6 +83,8 @@ class _Car:
     #: When the relay's last run began (the draw watch forgets it at switch-off).
     run_since: datetime | None = None
     target: Target | None = None
+    #: What `target` was resolved from: it holds until one of these changes or it passes.
+    target_key: tuple[object, ...] = ()
     plan: CarPlan | None = None
 
 
@@ -136,11 +141,7 @@ class CarKeeper:
     # -- the tick -------------------------------------------------------------------------
 
     def plans(
-        self,
-        now: datetime,
-        snapshot: Snapshot,
-        readings: dict[LoadId, LoadReading],
-        statuses: dict[LoadId, LoadStatus],
+        self, now: datetime, snapshot: Snapshot, readings: dict[LoadId, LoadReading]
     ) -> dict[LoadId, CarPlan]:
         """Observe this tick's draws, keep the sessions, and make each wallbox's plan."""
         rest = self._rest_w(snapshot, readings)
@@ -217,7 +218,13 @@ class CarKeeper:
             self._save(s)
         elif s is not None and relay and watch.drawing is False:
             drew_in_run = watch.on_since is not None and s.last_draw_at >= watch.on_since
-            if drew_in_run:
+            short = (s.last_draw_at - s.started_at).total_seconds() < MIN_ESTIMATED_S
+            if drew_in_run and s.estimated and short:
+                # Minutes of an estimated draw that then stopped: a house load, not a car.
+                car.false_draws += 1
+                s.energy_wh = s.solar_wh = 0.0
+                self._end(car, s, SessionEnd.NO_CAR, s.started_at, now)
+            elif drew_in_run:
                 self._end(car, s, SessionEnd.STOPPED, s.last_draw_at, now)
             else:
                 car.probes_failed += 1
@@ -294,7 +301,11 @@ class CarKeeper:
     def _plan(self, car: _Car, now: datetime) -> CarPlan:
         s = car.session
         mode = car.settings.mode or car.charging.mode
-        target = car.target = self._target(car, now, arrived=s.started_at if s else None)
+        key = (car.settings, s.started_at if s else None, id(car.habits))
+        target = car.target
+        if target is None or key != car.target_key or now >= target.deadline:
+            target = car.target = self._target(car, now, arrived=s.started_at if s else None)
+            car.target_key = key
         got = s.energy_wh if s is not None else 0.0
         awaiting = s is None and mode in (ChargeMode.SOLAR, ChargeMode.SOLAR_TARGET)
         car.awaiting = awaiting
@@ -308,6 +319,58 @@ class CarKeeper:
             awaiting=awaiting,
             hold=car.arrived_now,
         )
+
+    # -- the replay's quiet ticks ----------------------------------------------------------
+
+    def rest_w(
+        self, grid: float | None, pv: float | None, battery: float | None, known: float
+    ) -> float | None:
+        """`_rest_w` on bare values, without remembering anything (for `quiet`)."""
+        if grid is None or pv is None:
+            return None
+        last = self._known_w
+        if last is not None and abs(known - last) >= KNOWN_STEP_W:
+            return None
+        return pv + grid - (battery or 0.0) - known
+
+    def quiet(self, load: LoadId, now: datetime, meter_w: float | None, rest: float | None) -> str:
+        """What a tick would change for this wallbox's car: "" when something, else "awaiting"
+        (no car, the relay kept on, none coming now) or "held" (a car held with the relay
+        off, nothing due before the next tick). The replay skips a tick only when every
+        load is quiet, and then calls `skipped`."""
+        car = self.cars[load]
+        w = car.watch
+        if w.off_verdict is not None or w._off_at is not None or w._rising:
+            return ""
+        s = car.session
+        if s is None:
+            if not car.awaiting or not w._was_on or w.drawing is not False:
+                return ""
+            if w.metered:
+                return "awaiting" if meter_w is not None and meter_w < w.below_w else ""
+            last = w._last_w
+            if rest is None or last is None or w._is_step(rest - last):
+                return ""
+            return "awaiting"
+        if w._was_on or s.deadline is None or now >= s.deadline + GONE_AFTER - MAX_GAP:
+            return ""
+        plan = car.plan
+        start = latest_start(plan, car.cfg, car.charging) if plan is not None else None
+        if start is not None and now >= start - MAX_GAP:
+            return ""
+        return "held"
+
+    def skipped(self, now: datetime, rest: float | None, known: float) -> None:
+        """A tick the replay skipped: what `plans` would have noted of it."""
+        self._known_w = known
+        for car in self.cars.values():
+            car.last_seen = now
+            car.arrived_now = False
+            w = car.watch
+            if rest is not None:
+                w._last_w = rest
+                if not w._was_on:
+                    w._base_w = rest
 
     # -- for the owner --------------------------------------------------------------------
 

@@ -55,17 +55,25 @@ def target_text(plan: CarPlan, now: datetime, tz: tzinfo) -> str:
 
 
 def due(
-    plan: CarPlan, cfg: LoadConfig, charging: CarCharging, now: datetime, due_for: datetime | None
+    plan: CarPlan,
+    cfg: LoadConfig,
+    charging: CarCharging,
+    now: datetime,
+    due_for: datetime | None,
 ) -> bool:
     """Whether charging for the plan's target must go on regardless of surplus: from its
-    latest start on, and then (`due_for` is the deadline it became due for) until the need
-    is met or the deadline has passed. Without the memory the latest start would move
-    later while the car charges (the need shrinks faster than the time) and the charge
-    would stop and start again all night."""
-    if plan.deadline is None or plan.need_wh <= 0 or now >= plan.deadline:
+    latest start on, and then (`due_for` is the deadline it became due for) until the
+    deadline, as long as the car draws. Without the memory the latest start would move later
+    while the car charges (the need shrinks faster than the time) and the charge would stop
+    and start again all night. A car that still draws when its target is met still needs
+    the energy (the target was a guess) and there is no sun to wait for until it leaves:
+    it charges on until it is full."""
+    if plan.deadline is None or now >= plan.deadline:
         return False
-    if due_for == plan.deadline:
+    if due_for == plan.deadline and plan.drawing is not False:
         return True
+    if plan.need_wh <= 0:
+        return False
     start = latest_start(plan, cfg, charging)
     return start is not None and now >= start
 
@@ -107,11 +115,14 @@ def must_charge(
                 False,
             )
         if due(plan, cfg, charging, now, due_for):
-            start = latest_start(plan, cfg, charging) or now
+            start = latest_start(plan, cfg, charging)
             return MustCharge(
                 ReasonCode.TARGET_DUE,
                 f"{target_text(plan, now, tz)}: {units.energy(plan.need_wh)} to go, "
-                f"must start by {when(start, now, tz)}: charging regardless of surplus",
+                f"must start by {when(start, now, tz)}: charging regardless of surplus"
+                if start is not None
+                else f"{target_text(plan, now, tz)}: energy reached, the car still draws: "
+                "charging on until it is full",
                 charging.beats_brake,
                 charging.ignores_exclusion,
                 True,

@@ -19,7 +19,7 @@ from emsctl.cars.types import OneOffTarget
 from emsctl.config import Config, LoadConfig, WallboxConfig
 from emsctl.engine import effective_gate, forecast_shift
 from emsctl.model import LoadId, LoadReading, Snapshot, State, Transition
-from emsctl.sim.adapters import V_BAT, V_GRID, V_OUT, V_SOC, SimHouse, SimRelay
+from emsctl.sim.adapters import V_BAT, V_COMP, V_GRID, V_OUT, V_PV, V_SOC, SimHouse, SimRelay
 from emsctl.sim.plant import BUFFER, DHW, Plant
 from emsctl.sim.report import Kpis, Report, kpis
 from emsctl.sim.scenario import Scenario
@@ -189,6 +189,10 @@ class QuietTicks:
         self._offset_s = 0
         #: The snapshot `check` had to build this tick, if any.
         self.made: Snapshot | None = None
+        #: Wallboxes charging by target, and what the car keeper says of each this tick
+        #: (CarKeeper.quiet): "awaiting", "held", or "" when the tick may change something.
+        self.car_loads: frozenset[LoadId] = frozenset()
+        self.car_quiet: Callable[[LoadId], str] = lambda load: ""
 
     def _local_minute(self, now: datetime) -> int:
         ts = int(now.timestamp())
@@ -235,7 +239,17 @@ class QuietTicks:
             if m.override is not None or m.command_pending:
                 return False
             state = m.state
-            if state == _ON:
+            if load in self.car_loads:
+                # Charging by target: an awaiting relay stays on whatever the brake and the
+                # exclusion say; a held car may start only as any load that is off.
+                car = self.car_quiet(load)
+                if state == _ON and car == "awaiting":
+                    if cfg.device.deadman_s:
+                        renew.append((load, cfg.device.deadman_s))
+                    continue
+                if state != _OFF or car != "held":
+                    return False
+            elif state == _ON:
                 if window is None or load not in self._unbound:
                     return False
                 if braked and load not in self._beats_brake:
@@ -309,8 +323,18 @@ def run_ems(
     snapshot = house.snapshot
     step = site.step
     confirm = site.confirm
-    # Charging by target watches the cars every tick: nothing is quiet while it runs.
-    quiet = QuietTicks(site, config) if skip_quiet and keeper is None else None
+    quiet = QuietTicks(site, config) if skip_quiet else None
+    meters: dict[LoadId, float | None] = {}
+    rest: float | None = None
+    if quiet is not None and keeper is not None:
+        quiet.car_loads = frozenset(keeper.cars)
+        metered = [load for load, car in keeper.cars.items() if car.watch.metered]
+        car_quiet = keeper.quiet
+
+        def check_car(load: LoadId) -> str:
+            return car_quiet(load, plant.now, meters.get(load), rest)
+
+        quiet.car_quiet = check_car
     every = tick_minutes(config)
     visible = house.collector.visible
     relays = {load: act for load, act in house.actuators.items() if isinstance(act, SimRelay)}
@@ -323,10 +347,18 @@ def run_ems(
             # A cheap look at the bare values first: most ticks need no Snapshot at all.
             quiet.made = None
             v = visible(index * 60.0)
+            if keeper is not None:
+                known = v[V_COMP] or 0.0
+                for load in metered:
+                    meters[load] = power = relays[load].read().power_w
+                    known += power or 0.0
+                rest = keeper.rest_w(v[V_GRID], v[V_PV], v[V_BAT], known)
             skip = quiet.check(v[V_GRID], v[V_SOC], v[V_BAT], v[V_OUT], now, snapshot)
             if skip:
                 for load, deadman_s in quiet.renew:
                     relays[load].renew(deadman_s)
+                if keeper is not None:
+                    keeper.skipped(now, rest, known)
         if skip:
             if trace is not None:
                 trace.record(plant)
@@ -339,7 +371,7 @@ def run_ems(
         if keeper is not None:
             if owner is not None:
                 owner.tell(index, now)
-            plans = keeper.plans(now, snap, readings, site.statuses())
+            plans = keeper.plans(now, snap, readings)
         result = step(snap, readings, now, plans)
         for cmd in result.commands:
             act = house.actuators[cmd.load]

@@ -87,3 +87,15 @@ def test_no_data_and_no_reading_change_nothing() -> None:
     assert w.drawing is True
     w.observe(_at(6), True, None, None)  # no measurements this tick
     assert w.drawing is True
+
+
+def test_a_stop_lost_among_other_changes_is_found_by_the_level() -> None:
+    w = DrawWatch(4000, metered=False)
+    _play(w, [(False, 400), (True, 400), (True, 4400), (True, 4400)])
+    assert w.drawing is True
+    # The car stops while another load starts (-4 kW + 2 kW): no step of the car's size...
+    w.observe(_at(5), True, None, 2400)
+    assert w.drawing is True
+    # ...but a house that consumes less than the car alone cannot hold it: after two ticks.
+    w.observe(_at(6), True, None, 2300)
+    assert w.drawing is False

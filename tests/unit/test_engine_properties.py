@@ -385,8 +385,9 @@ TEXTS: dict[ReasonCode, str] = {
     ReasonCode.OVERRIDE_ENDED: r"override ended",
     ReasonCode.MODE_OFF: r"charging mode off",
     ReasonCode.MODE_NOW: r"mode now: charging regardless of surplus",
-    ReasonCode.TARGET_DUE: r"target (\w{3} )?\d\d:\d\d( \(.+\))?: .+ to go, must start by "
-    r"(\w{3} )?\d\d:\d\d: charging regardless of surplus",
+    ReasonCode.TARGET_DUE: r"target (\w{3} )?\d\d:\d\d( \(.+\))?: (.+ to go, must start by "
+    r"(\w{3} )?\d\d:\d\d: charging regardless of surplus|energy reached, the car still "
+    r"draws: charging on until it is full)",
     ReasonCode.TARGET_PLANNED: r"target (\w{3} )?\d\d:\d\d( \(.+\))?: .+ to go, surplus until "
     r"(\w{3} )?\d\d:\d\d",
     ReasonCode.AWAITING_CAR: r"no car seen: the relay stays on to see one come",
