@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from datetime import time as dt_time
 from typing import Protocol
 
 from emsctl import clock
@@ -24,9 +25,13 @@ from emsctl.adapters.base import (
     Collector,
     ForecastSource,
 )
+from emsctl.cars.keeper import CarKeeper
+from emsctl.cars.port import CarStorePort
+from emsctl.cars.types import OneOffTarget, WeeklyTarget
 from emsctl.config import Config
 from emsctl.model import (
     OUTPUT_ON,
+    ChargeMode,
     Command,
     Event,
     LoadId,
@@ -39,7 +44,7 @@ from emsctl.model import (
 )
 from emsctl.plausibility import SocMemory, screen, screen_reading
 from emsctl.site import Site, TickResult
-from emsctl.status import LoadView, StatusReport, UnknownLoad
+from emsctl.status import CarSettingError, LoadView, StatusReport, UnknownLoad
 from emsctl.store import DatabasePort, OverridePort, TickLogPort
 
 log = logging.getLogger(__name__)
@@ -92,6 +97,7 @@ class Controller:
         dry_run: bool = False,
         now: Callable[[], datetime] = clock.now,
         monotonic: Callable[[], float] | None = None,
+        cars: CarStorePort | None = None,
     ) -> None:
         self.config = config
         self.site = site
@@ -114,6 +120,9 @@ class Controller:
         self._changes: list[tuple[LoadId, Override | None]] = []
         #: A new configuration (and its devices, None: keep them) waiting for the next tick.
         self._next_config: tuple[Config, Devices | None] | None = None
+        #: Charging by target (rule 17), over the store's car tables.
+        self._car_store = cars
+        self.cars: CarKeeper | None = CarKeeper(config, cars, now()) if cars is not None else None
 
     # -- the web UI's handle ------------------------------------------------------------------
 
@@ -162,6 +171,61 @@ class Controller:
         self.wake.set()
         return oid
 
+    # -- charging by target ----------------------------------------------------------------
+
+    def _car_store_for(self, load: LoadId) -> CarStorePort:
+        config = self.config
+        cfg = config.loads.get(load)
+        if load not in config.enabled_loads() or cfg.car_charging is None:
+            raise CarSettingError(
+                f"{load.value} does not charge by target "
+                f"(loads.{load.value}.charging.enabled is false, or it is not a wallbox)"
+            )
+        if self._car_store is None:
+            raise CarSettingError("charging targets need the database, and EMS runs without one")
+        return self._car_store
+
+    def set_car_mode(self, load: LoadId, mode: ChargeMode | None, by: str) -> None:
+        """The wallbox's charging mode (None: the config's), applied at the next tick."""
+        self._car_store_for(load).set_car_mode(load, mode, by, self._now())
+        log.info("%s: charging mode %s by %s", load.value, mode.value if mode else "config", by)
+        self.wake.set()
+
+    def set_car_target(
+        self, load: LoadId, by_time: datetime | None, energy_wh: float | None, by: str
+    ) -> None:
+        """The one-off target of the wallbox's current session (`by_time` None: clear it)."""
+        store = self._car_store_for(load)
+        now = self._now()
+        target = None
+        if by_time is not None:
+            check_target(by_time, energy_wh, now)
+            assert energy_wh is not None
+            target = OneOffTarget(by_time, energy_wh, now, by)
+        store.set_one_off_target(load, target, by, now)
+        log.info("%s: one-off target %s by %s", load.value, target or "cleared", by)
+        self.wake.set()
+
+    def set_weekly_target(
+        self,
+        load: LoadId,
+        weekday: int,
+        at: dt_time | None,
+        energy_wh: float | None,
+        by: str,
+    ) -> None:
+        """One weekday of the wallbox's weekly schedule (`at` None: none that day)."""
+        store = self._car_store_for(load)
+        if not 0 <= weekday <= 6:
+            raise CarSettingError(f"weekday {weekday}: expected 0 (Monday) to 6 (Sunday)")
+        entry = None
+        if at is not None:
+            check_energy(energy_wh)
+            assert energy_wh is not None
+            entry = WeeklyTarget(weekday, at, energy_wh)
+        store.set_weekly_target(load, weekday, entry, by, self._now())
+        self.wake.set()
+
     def end_manual(self, load: LoadId, by: str) -> None:
         """End a person's manual hold (and any override): the load is automatic again."""
         self.set_override(load, Mode.AUTO, by)
@@ -187,7 +251,8 @@ class Controller:
             snapshot = self._collect(now, errors)
             readings = self._read_all(errors)
             snapshot = self._screen(snapshot, readings)
-            result = self.site.step(snapshot, readings, now)
+            plans = self.cars.plans(now, snapshot, readings) if self.cars is not None else None
+            result = self.site.step(snapshot, readings, now, plans)
             self._after_transitions(result.transitions, now)
             self._actuate(result.commands, now, errors)
             if self.store is not None:
@@ -349,6 +414,8 @@ class Controller:
         )
         site.watch = dict(self.site.watch)
         self.config, self.site = config, site
+        if self.cars is not None:
+            self.cars.configure(config, now)
         if devices is not None:
             previous, self.devices = self.devices, devices
             close_devices(previous)
@@ -481,6 +548,7 @@ class Controller:
                 cooldown_until=st.cooldown_until,
                 gate_pct=v.gate_pct if v else None,
                 blocked_by=blocked,
+                car=self.cars.view(load, now) if self.cars is not None else None,
             )
         fc = snapshot.forecast
         return StatusReport(
@@ -506,6 +574,30 @@ class Controller:
 
     def close(self) -> None:
         close_devices(self.devices)
+
+
+#: The most energy a target may ask for (kWh): more is a typo.
+MAX_TARGET_KWH = 300.0
+
+
+def check_energy(energy_wh: float | None) -> None:
+    """A target's energy: more than 0, at most MAX_TARGET_KWH."""
+    if energy_wh is None or not 0 < energy_wh <= MAX_TARGET_KWH * 1000:
+        shown = "nothing" if energy_wh is None else f"{energy_wh / 1000:g} kWh"
+        raise CarSettingError(
+            f"energy {shown}: expected more than 0 and at most {MAX_TARGET_KWH:g} kWh"
+        )
+
+
+def check_target(by_time: datetime, energy_wh: float | None, now: datetime) -> None:
+    """A one-off target: in the future, within a week, with a sensible energy."""
+    if by_time.tzinfo is None:
+        raise CarSettingError("target time without a time zone")
+    if by_time <= now:
+        raise CarSettingError(f"target time {by_time.isoformat()} is not in the future")
+    if by_time - now > timedelta(days=7):
+        raise CarSettingError(f"target time {by_time.isoformat()} is more than a week ahead")
+    check_energy(energy_wh)
 
 
 def close_devices(devices: Devices) -> None:

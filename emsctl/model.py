@@ -216,6 +216,9 @@ class CarPlan:
     #: A car just came to the relay kept on for it: if it need not charge now, switch off at
     #: once rather than after the off-delay.
     hold: bool = False
+    #: The forecast leaves surplus to wait for before the deadline (or there is no forecast).
+    #: Without it, waiting gains nothing and risks the target: the target is due at once.
+    sun_ahead: bool = True
 
 
 @dataclass(slots=True)

@@ -29,6 +29,7 @@ from emsctl.engine.target import latest_start
 from emsctl.model import (
     CarPlan,
     ChargeMode,
+    Forecast,
     LoadId,
     LoadReading,
     Snapshot,
@@ -150,7 +151,7 @@ class CarKeeper:
             car.settings = self._settings(car)
             reading = readings.get(load)
             self._observe(car, now, snapshot, reading, rest)
-            car.plan = out[load] = self._plan(car, now)
+            car.plan = out[load] = self._plan(car, now, snapshot)
         return out
 
     def _settings(self, car: _Car) -> CarSettings:
@@ -298,7 +299,7 @@ class CarKeeper:
             arrived=arrived,
         )
 
-    def _plan(self, car: _Car, now: datetime) -> CarPlan:
+    def _plan(self, car: _Car, now: datetime, snapshot: Snapshot) -> CarPlan:
         s = car.session
         mode = car.settings.mode or car.charging.mode
         key = (car.settings, s.started_at if s else None, id(car.habits))
@@ -307,12 +308,14 @@ class CarKeeper:
             target = car.target = self._target(car, now, arrived=s.started_at if s else None)
             car.target_key = key
         got = s.energy_wh if s is not None else 0.0
+        need = max(0.0, target.energy_wh - got)
         awaiting = s is None and mode in (ChargeMode.SOLAR, ChargeMode.SOLAR_TARGET)
         car.awaiting = awaiting
         return CarPlan(
             mode=mode,
             deadline=target.deadline if mode is ChargeMode.SOLAR_TARGET and s else None,
-            need_wh=max(0.0, target.energy_wh - got),
+            need_wh=need,
+            sun_ahead=_sun_ahead(snapshot, target, need, now, car.charging.sun_share),
             source=target.source.value,
             drawing=car.watch.drawing,
             power_w=car.watch.power_w,
@@ -333,7 +336,14 @@ class CarKeeper:
             return None
         return pv + grid - (battery or 0.0) - known
 
-    def quiet(self, load: LoadId, now: datetime, meter_w: float | None, rest: float | None) -> str:
+    def quiet(
+        self,
+        load: LoadId,
+        now: datetime,
+        meter_w: float | None,
+        rest: float | None,
+        forecast: Callable[[], Forecast | None],
+    ) -> str:
         """What a tick would change for this wallbox's car: "" when something, else "awaiting"
         (no car, the relay kept on, none coming now) or "held" (a car held with the relay
         off, nothing due before the next tick). The replay skips a tick only when every
@@ -355,9 +365,18 @@ class CarKeeper:
         if w._was_on or s.deadline is None or now >= s.deadline + GONE_AFTER - MAX_GAP:
             return ""
         plan = car.plan
-        start = latest_start(plan, car.cfg, car.charging) if plan is not None else None
+        if plan is None or not plan.sun_ahead or car.target is None:
+            return ""
+        start = latest_start(plan, car.cfg, car.charging)
         if start is not None and now >= start - MAX_GAP:
             return ""
+        if car.target.deadline - now <= timedelta(hours=24) + MAX_GAP:
+            # The forecast may end the wait on any tick: only with room to spare (the PV
+            # still to come falls by at most a few hundred Wh in the gap).
+            fc = forecast()
+            share = car.charging.sun_share
+            if fc is not None and fc.remaining_today_wh - 1000.0 < share * plan.need_wh:
+                return ""
         return "held"
 
     def skipped(self, now: datetime, rest: float | None, known: float) -> None:
@@ -407,6 +426,18 @@ class CarKeeper:
             battery_kwh=car.charging.battery_kwh,
             probes_failed=car.probes_failed,
         )
+
+
+def _sun_ahead(
+    snap: Snapshot, target: Target, need_wh: float, now: datetime, share: float
+) -> bool:
+    """Whether there is surplus to wait for before the target: the forecast's PV still to
+    come today against the car's need (a target beyond tomorrow has another day of sun;
+    without a forecast, the latest start alone decides)."""
+    fc = snap.forecast
+    if fc is None or target.deadline - now > timedelta(hours=24):
+        return True
+    return fc.remaining_today_wh >= share * need_wh
 
 
 def _solar_share(snap: Snapshot, power: float) -> float:

@@ -74,6 +74,8 @@ def due(
         return True
     if plan.need_wh <= 0:
         return False
+    if not plan.sun_ahead:
+        return True
     start = latest_start(plan, cfg, charging)
     return start is not None and now >= start
 
@@ -116,13 +118,21 @@ def must_charge(
             )
         if due(plan, cfg, charging, now, due_for):
             start = latest_start(plan, cfg, charging)
+            if start is None:
+                text = "energy reached, the car still draws: charging on until it is full"
+            elif not plan.sun_ahead and now < start:
+                text = (
+                    f"{units.energy(plan.need_wh)} to go, no surplus expected before it: "
+                    "charging regardless of surplus"
+                )
+            else:
+                text = (
+                    f"{units.energy(plan.need_wh)} to go, must start by {when(start, now, tz)}: "
+                    "charging regardless of surplus"
+                )
             return MustCharge(
                 ReasonCode.TARGET_DUE,
-                f"{target_text(plan, now, tz)}: {units.energy(plan.need_wh)} to go, "
-                f"must start by {when(start, now, tz)}: charging regardless of surplus"
-                if start is not None
-                else f"{target_text(plan, now, tz)}: energy reached, the car still draws: "
-                "charging on until it is full",
+                f"{target_text(plan, now, tz)}: {text}",
                 charging.beats_brake,
                 charging.ignores_exclusion,
                 True,

@@ -18,7 +18,7 @@ from emsctl.cars.memory import MemoryCarStore
 from emsctl.cars.types import OneOffTarget
 from emsctl.config import Config, LoadConfig, WallboxConfig
 from emsctl.engine import effective_gate, forecast_shift
-from emsctl.model import LoadId, LoadReading, Snapshot, State, Transition
+from emsctl.model import Forecast, LoadId, LoadReading, Snapshot, State, Transition
 from emsctl.sim.adapters import V_BAT, V_COMP, V_GRID, V_OUT, V_PV, V_SOC, SimHouse, SimRelay
 from emsctl.sim.plant import BUFFER, DHW, Plant
 from emsctl.sim.report import Kpis, Report, kpis
@@ -331,8 +331,13 @@ def run_ems(
         metered = [load for load, car in keeper.cars.items() if car.watch.metered]
         car_quiet = keeper.quiet
 
+        forecaster = house.forecaster
+
+        def forecast() -> Forecast | None:
+            return forecaster.forecast(plant.now) if forecaster is not None else None
+
         def check_car(load: LoadId) -> str:
-            return car_quiet(load, plant.now, meters.get(load), rest)
+            return car_quiet(load, plant.now, meters.get(load), rest, forecast)
 
         quiet.car_quiet = check_car
     every = tick_minutes(config)
