@@ -432,11 +432,14 @@ def _sun_ahead(
     snap: Snapshot, target: Target, need_wh: float, now: datetime, share: float
 ) -> bool:
     """Whether there is surplus to wait for before the target: the forecast's PV still to
-    come today against the car's need (a target beyond tomorrow has another day of sun;
-    without a forecast, the latest start alone decides)."""
-    fc = snap.forecast
-    if fc is None or target.deadline - now > timedelta(hours=24):
+    come today against the car's need (a target beyond tomorrow has another day of sun).
+    Without a forecast (none configured, or none fetched) there is nothing to base the wait
+    on: the car charges as it comes, from the surplus first while there is some."""
+    if target.deadline - now > timedelta(hours=24):
         return True
+    fc = snap.forecast
+    if fc is None:
+        return False
     return fc.remaining_today_wh >= share * need_wh
 
 

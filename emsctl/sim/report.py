@@ -55,6 +55,11 @@ class Kpis:
     loads: Mapping[str, LoadKpi] = field(default_factory=dict)
     #: Part of heat_pump_kwh: the backup heater holding minimum temperatures.
     backup_heater_kwh: float = 0.0
+    #: Energy still wanted by cars plugged in when the run ended (bought at the import
+    #: price in cost_with_unmet_eur: a deferred charge is not free).
+    car_pending_kwh: float = 0.0
+    #: Sessions that left with energy still wanted, per wallbox's car.
+    cars_missed: dict[str, int] = field(default_factory=dict)
 
     def balance_error_kwh(self) -> float:
         """Left side minus right side of the energy balance (0 up to rounding)."""
@@ -81,7 +86,10 @@ def kpis(plant: Plant, tariff: TariffConfig) -> Kpis:
     exp = t.exported * k
     curt = t.curtailed * k
     consumption = (t.house + t.heat_pump + t.wallbox) * k
-    unmet = max(0.0, (t.car_wanted - t.car_delivered) * k)
+    # What cars lacked when they left; a car still plugged in at the end may yet get what it
+    # wants, at the import price at worst.
+    unmet = sum(car.missed_wh for car in plant.cars.values()) * k
+    pending = (plant.car_a_left_wh + plant.car_b_left_wh) * k
     cost = imp * tariff.import_eur_kwh - exp * tariff.feed_in_eur_kwh
     loads = {
         load.value: LoadKpi(
@@ -106,10 +114,14 @@ def kpis(plant: Plant, tariff: TariffConfig) -> Kpis:
         self_consumption=(pv - exp - curt) / pv if pv > 0 else 0.0,
         autarky=1.0 - imp / consumption if consumption > 0 else 0.0,
         cost_eur=cost,
-        cost_with_unmet_eur=cost + unmet * tariff.unmet_car_eur_kwh,
+        cost_with_unmet_eur=cost
+        + unmet * tariff.unmet_car_eur_kwh
+        + pending * tariff.import_eur_kwh,
         car_wanted_kwh=t.car_wanted * k,
         car_delivered_kwh=t.car_delivered * k,
         car_unmet_kwh=unmet,
+        car_pending_kwh=pending,
+        cars_missed={load.value: len(car.missed) for load, car in plant.cars.items()},
         heating_comfort_violation_min=t.heating_violation_min,
         dhw_comfort_violation_min=t.dhw_violation_min,
         loads=loads,

@@ -87,6 +87,7 @@ BASE: dict[str, Any] = {
         "wb_a": {
             "nominal_w": 2000,
             "gate_pct": 70,
+            "start_w": None,
             "max_import_w": 300,
             "on_delay_s": 240,
             "off_delay_s": 360,
@@ -112,6 +113,7 @@ BASE: dict[str, Any] = {
         "wb_b": {
             "nominal_w": 4000,
             "gate_pct": 90,
+            "start_w": None,
             "max_import_w": 300,
             "on_delay_s": 240,
             "off_delay_s": 360,

@@ -47,25 +47,31 @@ def test_censored_quantile_is_the_kaplan_meier_estimate() -> None:
     assert censored_quantile([], 0.5) is None
 
 
-def test_fridays_short_visits_make_an_early_departure_and_full_cars_do_not() -> None:
-    # Four Fridays: two cars found gone after their last draw at 14:00 (same-day visits),
-    # two charged full by 15:00 and never seen again (censored).
+def test_short_visits_make_an_early_departure_for_arrivals_at_that_time() -> None:
+    # Four arrivals at about 11:00 on different weekdays: two cars found gone after their
+    # last draw three hours later (visits), two charged full by 15:00 and never seen again.
     sessions = [
         _session(3, 11, 14, 9, SessionEnd.NOT_FOUND),
-        _session(10, 11, 14, 7, SessionEnd.NOT_FOUND),
-        _session(17, 11, 15, 12, SessionEnd.STOPPED),
+        _session(9, 11.5, 14.5, 7, SessionEnd.NOT_FOUND),
+        _session(17, 10.5, 15, 12, SessionEnd.STOPPED),
         _session(24, 11, 15, 11, SessionEnd.STOPPED),
     ]
     habits = learn(sessions, CFG, TZ, NOW)
-    friday = habits.days[4]
-    assert friday.sessions == 4
-    assert friday.leave_min == 14 * 60
-    # Only the full cars show their need; the censored ones are lower bounds.
-    assert friday.energy_wh is not None and 11_000 <= friday.energy_wh <= 12_000
+    assert habits.stay_min(11 * 60) == 180
+    # Arrivals in the evening have no such history.
+    assert habits.stay_min(18 * 60) is None
     arrived = datetime(2026, 7, 3, 9, 30, tzinfo=UTC)  # Friday 11:30 local
-    deadline, energy = habits.target(arrived, arrived, TZ) or (None, 0)
-    assert deadline == datetime(2026, 7, 3, 12, 0, tzinfo=UTC)  # 14:00 local
-    assert energy == friday.energy_wh
+    deadline, _energy = habits.target(arrived, arrived, TZ) or (None, 0)
+    assert deadline == datetime(2026, 7, 3, 12, 30, tzinfo=UTC)  # 14:30 local
+    assert "arriving" in (habits.describe() or "")
+
+
+def test_only_cars_that_stopped_by_themselves_show_their_need() -> None:
+    full = [_session(7 * k, 17, 22, 11 + k, SessionEnd.STOPPED) for k in range(1, 5)]
+    gone = [_session(7 * k + 1, 17, 18, 2, SessionEnd.NOT_FOUND) for k in range(1, 5)]
+    habits = learn(full + gone, CFG, TZ, NOW)
+    # The censored 2 kWh sessions do not pull the high quantile down.
+    assert habits.energy_wh is not None and habits.energy_wh >= 14_000
 
 
 def test_cars_charged_full_early_never_move_the_departure_earlier() -> None:
@@ -73,7 +79,7 @@ def test_cars_charged_full_early_never_move_the_departure_earlier() -> None:
     # however early the last draws were.
     sessions = [_session(7 * k, 17, 22, 10, SessionEnd.STOPPED) for k in range(1, 6)]
     habits = learn(sessions, CFG, TZ, NOW)
-    assert habits.days[0].leave_min is None
+    assert habits.stay_min(17 * 60) is None
     assert habits.target(NOW, NOW, TZ) is None
     assert habits.energy_for(0) == 10_000
 
@@ -81,7 +87,10 @@ def test_cars_charged_full_early_never_move_the_departure_earlier() -> None:
 def test_too_few_sessions_and_no_history_give_the_defaults() -> None:
     assert learn([], CFG, TZ, NOW).describe() is None
     assert learn([], CFG, TZ, NOW).energy_for(2) is None
-    two = [_session(7, 17, 22, 10, SessionEnd.STOPPED), _session(14, 17, 22, 10, SessionEnd.STOPPED)]
+    two = [
+        _session(7, 17, 22, 10, SessionEnd.STOPPED),
+        _session(14, 17, 22, 10, SessionEnd.STOPPED),
+    ]
     habits = learn(two, CFG, TZ, NOW)
     assert habits.days[0].energy_wh is None and habits.energy_wh is None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from emsctl.cars.habits import Habit, Habits
+from emsctl.cars.habits import Habit, Habits, Stay
 from emsctl.cars.plan import next_at, target_in_force
 from emsctl.cars.types import CarSettings, OneOffTarget, TargetSource, WeeklyTarget
 from emsctl.config import CarCharging
@@ -52,13 +52,19 @@ def test_the_weekly_schedule_gives_the_next_day_that_has_a_target() -> None:
 
 
 def test_a_learned_early_departure_is_earlier_than_the_default_and_never_later() -> None:
-    habits = Habits({0: Habit(0, 5, leave_min=20 * 60, energy_wh=9_000)}, energy_wh=12_000)
+    # Cars arriving at 17:00 have left after three hours before.
+    stays = tuple(Stay(17 * 60, 180, True) for _ in range(3))
+    habits = Habits({0: Habit(0, 5, energy_wh=9_000)}, 12_000, stays)
     arrived = datetime(2026, 6, 29, 15, 0, tzinfo=UTC)  # Monday 17:00
     t = target_in_force(CarSettings(), habits, CFG, TZ, MON_18, arrived=arrived)
     assert t.deadline == datetime(2026, 6, 29, 18, 0, tzinfo=UTC)  # 20:00 local
     assert (t.energy_wh, t.source) == (9_000, TargetSource.LEARNED)
     # A learned departure after the next morning gives way to the default.
-    late = Habits({0: Habit(0, 5, leave_min=36 * 60, energy_wh=9_000)})
+    late = Habits(
+        {0: Habit(0, 5, energy_wh=9_000)},
+        None,
+        tuple(Stay(17 * 60, 36 * 60, True) for _ in range(3)),
+    )
     t = target_in_force(CarSettings(), late, CFG, TZ, MON_18, arrived=arrived)
     assert t.deadline == datetime(2026, 6, 30, 5, 0, tzinfo=UTC)
 

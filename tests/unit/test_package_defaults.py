@@ -6,14 +6,15 @@ the year of the house (bench/data/year_2026.csv.gz, a real replay of 525,600 min
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from emsctl.config import parse_config
 from emsctl.model import LoadId
 from emsctl.sim.cli import default_config
 from emsctl.sim.runner import Trace, run_baseline, run_ems
-from emsctl.sim.scenario import read_scenario
-from tests.unit.sim_helpers import scenario
+from emsctl.sim.scenario import read_scenario, read_scenario_text
+from tests.unit.sim_helpers import scenario_csv
 
 YEAR = Path(__file__).resolve().parents[2] / "bench" / "data" / "year_2026.csv.gz"
 
@@ -24,11 +25,18 @@ def test_simulate_without_config_runs_the_package_defaults() -> None:
 
 def test_a_car_plugged_in_on_a_dark_evening_with_an_empty_battery_is_full_by_morning() -> None:
     # 18:00 UTC in March, no sun, the battery at its reserve (under the brake): car B wants
-    # 20 kWh (5 h at 4 kW) and leaves at 06:00 UTC.
-    scn = scenario(
-        12 * 60,
-        lambda i: {"house_w": 400, "outdoor_c": 6, "car_b_plugged": 1, "car_b_need_wh": 20_000},
+    # 20 kWh (5 h at 4 kW) and leaves at 06:00 UTC (07:00 local, the default target).
+    text = scenario_csv(
+        12 * 60 + 30,
+        lambda i: {
+            "house_w": 400,
+            "outdoor_c": 6,
+            "car_b_plugged": int(i < 12 * 60),
+            "car_b_need_wh": 20_000,
+        },
+        start=datetime(2026, 3, 19, 18, 0, tzinfo=UTC),
     )
+    scn = read_scenario_text(text, "dark evening")
     cfg = parse_config({"sim": {"battery": {"initial_wh": 800}}})
     run = run_ems(scn, cfg, trace=Trace(0, scn.minutes))
     assert run.kpis.car_unmet_kwh == 0.0

@@ -42,6 +42,12 @@ def _config(variant: str) -> Config:
     raw: dict[str, Any] = yaml.safe_load(HOUSE.read_text())
     if variant == "cars_on_surplus":
         for wb in ("wb_a", "wb_b"):
+            # The window rules alone (rule 15), as before charging by target, with the
+            # wallboxes' former thresholds.
+            raw["loads"][wb]["charging"] = {"enabled": False}
+            raw["loads"][wb].update(
+                gate_pct={"wb_a": 70, "wb_b": 90}[wb], start_w=None, max_import_w=300
+            )
             raw["loads"][wb]["fallback"] = {
                 "enabled": True,
                 "from": "22:00",

@@ -132,8 +132,12 @@ def test_a_car_draws_its_wallbox_power_until_full_then_nothing() -> None:
 
 
 def test_a_car_without_its_relay_on_draws_nothing_and_its_need_counts_as_unmet() -> None:
+    # Plugged for 20 minutes, then it leaves with its 5 kWh still wanted.
     p = Plant(
-        scenario(30, lambda i: {"outdoor_c": 20, "car_b_plugged": 1, "car_b_need_wh": 5000}),
+        scenario(
+            30,
+            lambda i: {"outdoor_c": 20, "car_b_plugged": int(i < 20), "car_b_need_wh": 5000},
+        ),
         CFG,
     )
     while not p.done:
@@ -141,7 +145,22 @@ def test_a_car_without_its_relay_on_draws_nothing_and_its_need_counts_as_unmet()
         assert p.wb_b_w == 0
     k = kpis(p, CFG.tariff)
     assert k.car_unmet_kwh == pytest.approx(5.0)
+    assert k.car_pending_kwh == 0.0
+    assert k.cars_missed == {"wb_a": 0, "wb_b": 1}
     assert k.cost_with_unmet_eur == pytest.approx(k.cost_eur + 5.0 * 1.00)
+
+
+def test_a_car_still_plugged_in_at_the_end_counts_as_pending_at_the_import_price() -> None:
+    p = Plant(
+        scenario(30, lambda i: {"outdoor_c": 20, "car_b_plugged": 1, "car_b_need_wh": 5000}),
+        CFG,
+    )
+    while not p.done:
+        p.step()
+    k = kpis(p, CFG.tariff)
+    assert k.car_unmet_kwh == 0.0
+    assert k.car_pending_kwh == pytest.approx(5.0)
+    assert k.cost_with_unmet_eur == pytest.approx(k.cost_eur + 5.0 * CFG.tariff.import_eur_kwh)
 
 
 def test_a_new_plug_in_starts_a_new_session_with_its_own_need() -> None:
