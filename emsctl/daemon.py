@@ -145,6 +145,7 @@ class Daemon:
             now=self.opts.now,
             # Wall-clock steps are found against the monotonic clock; simulated time has none.
             monotonic=clock.monotonic if self.opts.now is clock.now else None,
+            cars=self.store,
         )
         urls: list[str] = []
         if config.metrics.enabled:

@@ -58,6 +58,8 @@ KNOWN_STEP_W = 500.0
 MIN_ESTIMATED_S = 600.0
 #: The longest gap between two ticks counted as charging time (a longer one is an outage).
 MAX_GAP_S = 300.0
+#: How often an open session's energy is written while the car draws.
+SAVE_EVERY = timedelta(minutes=5)
 #: How far ahead a quiet tick must be sure nothing falls due.
 MAX_GAP = timedelta(seconds=MAX_GAP_S)
 
@@ -83,6 +85,8 @@ class _Car:
     last_seen: datetime | None = None
     #: When the relay's last run began (the draw watch forgets it at switch-off).
     run_since: datetime | None = None
+    #: When the open session was last written to the store.
+    saved_at: datetime | None = None
     target: Target | None = None
     #: What `target` was resolved from: it holds until one of these changes or it passes.
     target_key: tuple[object, ...] = ()
@@ -216,7 +220,11 @@ class CarKeeper:
             s.energy_wh += wh
             s.solar_wh += wh * _solar_share(snap, power)
             s.last_draw_at = now
-            self._save(s)
+            if s.id is None or car.saved_at is None or (now - car.saved_at) >= SAVE_EVERY:
+                # A write a tick would cost the database a commit a minute for little: a
+                # restart loses at most these minutes of the session's energy.
+                self._save(s)
+                car.saved_at = now
         elif s is not None and relay and watch.drawing is False:
             drew_in_run = watch.on_since is not None and s.last_draw_at >= watch.on_since
             short = (s.last_draw_at - s.started_at).total_seconds() < MIN_ESTIMATED_S
@@ -428,9 +436,7 @@ class CarKeeper:
         )
 
 
-def _sun_ahead(
-    snap: Snapshot, target: Target, need_wh: float, now: datetime, share: float
-) -> bool:
+def _sun_ahead(snap: Snapshot, target: Target, need_wh: float, now: datetime, share: float) -> bool:
     """Whether there is surplus to wait for before the target: the forecast's PV still to
     come today against the car's need (a target beyond tomorrow has another day of sun).
     Without a forecast (none configured, or none fetched) there is nothing to base the wait

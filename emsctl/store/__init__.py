@@ -13,6 +13,8 @@ The store is split by who uses it; each part has its Protocol beside its impleme
                   (OverrideReads)           shift, records, active; detected manual outputs
     keyvalue.py   KeyValue, KeyValuePort    key/value rows and the forecast cache
     reads.py      Reads, ReadsPort          history, samples, commands, stats, span
+    cars.py       CarStore                  the owner's charging modes and targets (raise
+                  (emsctl.cars.port)        StoreError) and the charging sessions
     repo.py       Store                     the parts together, plus restore_statuses
                                             (restore.py; it reads the log and the overrides
                                             and writes "restore" transitions)

@@ -27,7 +27,7 @@ VERSION_TABLE = "alembic_version"
 #: The newest migration in migrations/versions (a test keeps it equal to Alembic's head). A
 #: database already at this revision opens without importing Alembic, which saves the daemon
 #: about 11 MB of memory for its whole life.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 #: SQLite's page cache per connection, in KiB.
 PAGE_CACHE_KIB = 512
 

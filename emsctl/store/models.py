@@ -172,6 +172,59 @@ kv_table = Table(
 )
 
 
+#: The owner's charging mode per wallbox (no row, or NULL: the config's `charging.mode`).
+car_settings_table = Table(
+    "car_settings",
+    metadata,
+    Column("load", String(16), primary_key=True),
+    Column("mode", String(16)),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+)
+
+#: The owner's charging targets: a one-off target for the current session (`by_at`), or one
+#: weekday of the weekly schedule (`weekday` 0 = Monday, `at_local` "HH:MM"). A target that
+#: is replaced or cleared keeps its row with `cleared_at`.
+car_targets_table = Table(
+    "car_targets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("load", String(16), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("weekday", Integer),
+    Column("at_local", String(5)),
+    Column("by_at", UtcDateTime),
+    Column("energy_wh", Float, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("cleared_at", UtcDateTime),
+    Index("ix_car_targets_load_kind", "load", "kind"),
+)
+
+#: One car at one wallbox from its first draw to its end (emsctl.cars.types.ChargingSession).
+charging_sessions_table = Table(
+    "charging_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("load", String(16), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("last_draw_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    # stopped_drawing, not_found, deadline_passed, mode_off, no_car; NULL while open.
+    Column("ended_by", String(16)),
+    Column("energy_wh", Float, nullable=False),
+    Column("solar_wh", Float, nullable=False),
+    # True: the wallbox has no meter and the energy is its nominal power times the time the
+    # car was judged to draw.
+    Column("estimated", Boolean, nullable=False),
+    Column("deadline", UtcDateTime),
+    Column("target_wh", Float),
+    Column("target_source", String(8)),
+    Column("switch_ons", Integer, nullable=False, default=0),
+    Index("ix_charging_sessions_load_started_at", "load", "started_at"),
+)
+
+
 def db_time(value: datetime) -> str:
     """`value` as the text UtcDateTime stores, for hand-written SQL (compares as text)."""
     if value.tzinfo is None:

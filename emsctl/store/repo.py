@@ -36,6 +36,7 @@ from datetime import datetime
 
 from emsctl.config import Config
 from emsctl.model import LoadId, LoadStatus
+from emsctl.store.cars import CarStore
 from emsctl.store.db import StoreError
 from emsctl.store.keyvalue import KeyValue
 from emsctl.store.overrides import Overrides
@@ -43,9 +44,9 @@ from emsctl.store.reads import Reads
 from emsctl.store.ticklog import TickLog
 
 
-class Store(TickLog, Overrides, KeyValue, Reads):
+class Store(TickLog, Overrides, KeyValue, Reads, CarStore):
     """The daemon's, the UI's and the CLI's single door to the database: its parts
-    (ticklog.py, overrides.py, keyvalue.py, reads.py) over one StoreBase (base.py: open,
+    (ticklog.py, overrides.py, keyvalue.py, reads.py, cars.py) over one StoreBase (base.py: open,
     reopen, temporary, close), each with the Protocol its users import (see __init__.py)."""
 
     def restore_statuses(

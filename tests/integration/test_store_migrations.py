@@ -48,6 +48,9 @@ def test_upgrade_from_an_empty_file_creates_every_table(tmp_path: Path) -> None:
         "samples",
         "sample_loads",
         "forecasts",
+        "car_settings",
+        "car_targets",
+        "charging_sessions",
         "kv",
     }
     indexes = {name for kind, name, _ in schema(path) if kind == "index"}

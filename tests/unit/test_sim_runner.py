@@ -39,7 +39,7 @@ SURPLUS_CARS: dict[str, Any] = {
                 "until": "06:30",
                 "beats_brake": False,
                 "ignores_exclusion": False,
-            }
+            },
         }
         for wb in ("wb_a", "wb_b")
     }
@@ -182,8 +182,8 @@ def test_the_report_closes_the_energy_balance_for_both_runs() -> None:
         assert 0.0 <= k.self_consumption <= 1.0
         assert 0.0 <= k.autarky <= 1.0
         assert k.car_unmet_kwh + k.car_pending_kwh == pytest.approx(
-        k.car_wanted_kwh - k.car_delivered_kwh
-    )
+            k.car_wanted_kwh - k.car_delivered_kwh
+        )
 
 
 def test_emsctl_simulate_prints_the_table_and_writes_json_and_plot(
