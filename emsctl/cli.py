@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "db": "emsctl.store.cli",
     "history": "emsctl.store.cli",
     "stats": "emsctl.store.cli",
+    "car": "emsctl.cars.cli",
     "simulate": "emsctl.sim.cli",
     "webui": "emsctl.webui_cli",
     "run": "emsctl.daemon",

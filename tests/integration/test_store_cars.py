@@ -22,8 +22,7 @@ from emsctl.cars.types import (
     WeeklyTarget,
 )
 from emsctl.model import ChargeMode, LoadId
-from emsctl.store import Store, StoreError
-from emsctl.store import migrate
+from emsctl.store import Store, StoreError, migrate
 
 T0 = datetime(2026, 6, 1, 16, 0, tzinfo=UTC)
 A, B = LoadId.WB_A, LoadId.WB_B

@@ -104,6 +104,36 @@ CASES: list[Case] = [
     case("db", "downgrade", "--db", "{tmp}/ems.db", says="required: revision"),
     case("db", "downgrade", "--db", "{tmp}/other.db", "base", says="not an EMS one"),
     # history
+    # car (the wallbox comes before the action)
+    case("car", says="the following arguments are required: wallbox"),
+    case("car", "wb_a", says="the following arguments are required: ACTION"),
+    case("car", "sg_ready", "show", says="invalid choice: 'sg_ready'"),
+    case("car", "wb_a", "show", says=NO_CONFIG),
+    case("car", "wb_a", "show", "--db", "{tmp}/notes.db", says="is not an SQLite database"),
+    case("car", "wb_a", "mode", "fast", "--db", "{tmp}/ems.db", says="invalid choice: 'fast'"),
+    case("car", "wb_a", "target", "--by", "25:00", "--kwh", "3", says="expected a time as HH:MM"),
+    case("car", "wb_a", "target", "--by", "07:00", "--kwh", "0", says="more than 0"),
+    case("car", "wb_a", "target", "--by", "07:00", "--kwh", "400", says="at most 300"),
+    case("car", "wb_a", "target", "--by", "07:00", "--kwh", "x", says="not a number of kWh"),
+    case("car", "wb_a", "target", "--by", "07:00", "--percent", "120", says="at most 100"),
+    case(
+        "car",
+        "wb_a",
+        "target",
+        "--by",
+        "07:00",
+        "--percent",
+        "80",
+        "--db",
+        "{tmp}/ems.db",
+        says="charging.battery_kwh",
+        process=True,
+    ),
+    case("car", "wb_a", "target", "--db", "{tmp}/ems.db", says="give --by HH:MM"),
+    case("car", "wb_b", "weekly", "fri-mon", "--at", "07:00", says="a range runs forwards"),
+    case("car", "wb_b", "weekly", "mo", "--at", "07:00", says="days are mon, tue"),
+    case("car", "wb_b", "weekly", "mon", "--db", "{tmp}/ems.db", says="give --at HH:MM"),
+    case("car", "wb_b", "sessions", "--days", "0", says="between 1 and 3650"),
     case("history", says=NO_CONFIG),
     case("history", "--db", "{tmp}/ems.db", "--since", "yesterday-ish", says="expected e.g. 2d"),
     case("history", "--db", "{tmp}/ems.db", "--until", "2026-13-45", says="expected e.g. 2d"),
@@ -447,9 +477,13 @@ def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> set[
 
 
 def _words(argv: tuple[str, ...]) -> tuple[str, ...]:
-    """argv from the command word on (global options before it left out)."""
+    """argv from the command word on (global options before it left out; `car`'s wallbox,
+    which comes before its action, too)."""
     word = cli.command_word(list(argv))
-    return () if word is None else argv[argv.index(word) :]
+    words = () if word is None else argv[argv.index(word) :]
+    if words[:1] == ("car",) and len(words) > 1 and words[1] in ("wb_a", "wb_b"):
+        words = ("car", *words[2:])
+    return words
 
 
 def test_every_command_and_subcommand_has_a_case() -> None:
