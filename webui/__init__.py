@@ -133,7 +133,7 @@ def create_app(
     app.json = StrictJSONProvider(app)
     app.extensions["ems"] = UiContext(webui=config.webui, store=store, controller=controller_handle)
 
-    from webui import api, auth, history, status
+    from webui import api, auth, cars, history, status
 
     allowed = allowed_host_names(config)
 
@@ -156,6 +156,7 @@ def create_app(
     app.register_blueprint(status.bp)
     app.register_blueprint(history.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(cars.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

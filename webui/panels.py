@@ -14,6 +14,7 @@ from datetime import datetime
 from emsctl.model import LoadId, Mode, Override, State
 from emsctl.status import LoadView, StatusReport
 from webui import format as fmt
+from webui.cars import CarPanel, panel
 from webui.context import UiContext
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class Card:
     blocked_by: str | None = None
     notes: tuple[str, ...] = ()
     error: str | None = None
+    #: A wallbox's charging by target (webui.cars.CarPanel), None for other loads.
+    car: CarPanel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,7 @@ def _card(
         blocked_by=v.blocked_by,
         notes=tuple(notes),
         error=v.error,
+        car=None if v.car is None else panel(v.car, now, ctx),
     )
 
 

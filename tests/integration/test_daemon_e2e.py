@@ -37,7 +37,7 @@ PASSWORD = "wallbox-secret"
 def _config(tmp: Path, prom_url: str, sg: str, wb_a: str, wb_b: str, metrics_port: int) -> Path:
     # Wallboxes on surplus (no all-day charging window): the rules' priority and exclusion.
     fast = {"on_delay_s": 2, "off_delay_s": 2, "min_on_s": 3, "min_off_s": 0}
-    surplus_car = {"fallback": {"enabled": False}}
+    surplus_car = {"fallback": {"enabled": False}, "charging": {"enabled": False}}
     cfg = {
         "control": {
             "interval_s": 1,

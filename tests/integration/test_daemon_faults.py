@@ -68,6 +68,7 @@ def _config(tmp: Path, prom_url: str, sg_host: str, wb_host: str) -> Path:
             "wb_a": {
                 **fast,
                 "fallback": {"enabled": False},
+                "charging": {"enabled": False},
                 "no_car": {"enabled": False},
                 "device": {"type": "shelly_gen2", "host": wb_host, **device},
             },

@@ -93,7 +93,7 @@ with freeze_time(start) as frozen:
                 self.waiting = []
 
     # Wallboxes left to the surplus rules: only SG-Ready's runtime is at stake here.
-    cfg = parse_config({"loads": {wb: {"fallback": {"enabled": False}} for wb in ("wb_a", "wb_b")}})
+    cfg = parse_config({"loads": {wb: {"fallback": {"enabled": False}, "charging": {"enabled": False}} for wb in ("wb_a", "wb_b")}})
     store = Store.open(db)
     now = clock.now()
     listener = AckingListener(store)
@@ -133,7 +133,12 @@ class Killed:
 
 #: Wallboxes left to the surplus rules: only SG-Ready's runtime is at stake in these tests.
 CARS_ON_SURPLUS = parse_config(
-    {"loads": {wb: {"fallback": {"enabled": False}} for wb in ("wb_a", "wb_b")}}
+    {
+        "loads": {
+            wb: {"fallback": {"enabled": False}, "charging": {"enabled": False}}
+            for wb in ("wb_a", "wb_b")
+        }
+    }
 )
 
 
