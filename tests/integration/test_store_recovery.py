@@ -47,7 +47,11 @@ with freeze_time(start) as frozen:
     from emsctl.store import Store, StoreListener
 
     class Collector:
-        def __init__(self):
+        #: Wallboxes on the surplus rules alone (no window, no charging by target).
+SURPLUS_ONLY = {"fallback": {"enabled": False}, "charging": {"enabled": False}}
+
+
+def __init__(self):
             self.minute = 0
 
         def collect(self, at):
@@ -93,7 +97,7 @@ with freeze_time(start) as frozen:
                 self.waiting = []
 
     # Wallboxes left to the surplus rules: only SG-Ready's runtime is at stake here.
-    cfg = parse_config({"loads": {wb: {"fallback": {"enabled": False}, "charging": {"enabled": False}} for wb in ("wb_a", "wb_b")}})
+    cfg = parse_config({"loads": {wb: SURPLUS_ONLY for wb in ("wb_a", "wb_b")}})
     store = Store.open(db)
     now = clock.now()
     listener = AckingListener(store)
