@@ -38,11 +38,18 @@ class DrawWatch:
     on_since: datetime | None = None
     #: Set once after a switch-off of a drawing car: True confirmed, False no car was there.
     off_verdict: bool | None = None
+    #: When the car began to draw, as well as it can be told: the switch-on when the step
+    #: came while judging it, else the first tick of the step (a start is confirmed a tick
+    #: later, and the tick before it is energy too).
+    drawing_since: datetime | None = None
     _base_w: float | None = None
     _last_w: float | None = None
     _was_on: bool = False
     _rising: bool = False
     _low: bool = False
+    _rise_at: datetime | None = None
+    _now: datetime | None = None
+    _prev_at: datetime | None = None
     _off_at: datetime | None = None
     _on_w: float | None = None
 
@@ -58,6 +65,7 @@ class DrawWatch:
         self.off_verdict = None
         if relay_on is None:
             return  # the device was not read: nothing new
+        self._prev_at, self._now = self._now, now
         if not relay_on:
             self._off(now, rest_w)
             return
@@ -96,6 +104,8 @@ class DrawWatch:
         if meter_w is None:
             return
         if meter_w >= self.below_w:
+            if not self.drawing:
+                self.drawing_since = self._now
             self.drawing, self.power_w = True, meter_w
         elif judged or self.drawing:
             self.drawing, self.power_w = False, None
@@ -120,9 +130,11 @@ class DrawWatch:
             if up and self._rising:
                 self.drawing = True
                 self._rising = False
+                self.drawing_since = self._rise_at
             elif up:
                 # Once more on the next tick: a house load's short spike is not a car.
                 self._rising = True
+                self._rise_at = self.on_since if self.drawing is None else self._prev_at
                 if self.drawing is False:
                     self._last_w = last
             else:

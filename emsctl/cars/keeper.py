@@ -58,6 +58,8 @@ KNOWN_STEP_W = 500.0
 MIN_ESTIMATED_S = 600.0
 #: The longest gap between two ticks counted as charging time (a longer one is an outage).
 MAX_GAP_S = 300.0
+#: How long after a car came to the relay kept on for it a hold is still "at once".
+HOLD_FOR = timedelta(seconds=180)
 #: How often an open session's energy is written while the car draws.
 SAVE_EVERY = timedelta(minutes=5)
 #: How far ahead a quiet tick must be sure nothing falls due.
@@ -77,8 +79,9 @@ class _Car:
     settings: CarSettings = field(default_factory=CarSettings)
     #: The plan of the last tick asked to keep the relay on for a car to come.
     awaiting: bool = False
-    #: The session was opened this tick by a car that came to the awaiting relay.
-    arrived_now: bool = False
+    #: A car came to the relay kept on for it: until then it is held at once if it need not
+    #: charge (the measurements show its draw a scrape later than the relay's meter).
+    hold_until: datetime | None = None
     probes_failed: int = 0
     #: Estimated draws that the step down at switch-off showed to be no car.
     false_draws: int = 0
@@ -197,7 +200,8 @@ class CarKeeper:
             car.run_since = watch.on_since
         dt = 0.0 if car.last_seen is None else (now - car.last_seen).total_seconds()
         car.last_seen = now
-        car.arrived_now = False
+        if not relay:
+            car.hold_until = None
         s = car.session
         if (
             watch.off_verdict is False
@@ -214,8 +218,13 @@ class CarKeeper:
         if watch.drawing:
             if s is None:
                 s = car.session = self._open(car, now)
-                car.arrived_now = car.awaiting
+                if car.awaiting:
+                    car.hold_until = now + HOLD_FOR
             power = watch.power_w or car.cfg.nominal_w
+            since = watch.drawing_since
+            if since is not None and since < now and s.last_draw_at < since:
+                # The draw began before it was confirmed: those minutes were charging too.
+                dt = (now - since).total_seconds()
             wh = power * min(dt, MAX_GAP_S) / 3600.0
             s.energy_wh += wh
             s.solar_wh += wh * _solar_share(snap, power)
@@ -315,6 +324,12 @@ class CarKeeper:
         if target is None or key != car.target_key or now >= target.deadline:
             target = car.target = self._target(car, now, arrived=s.started_at if s else None)
             car.target_key = key
+            if s is not None and (s.deadline, s.target_wh) != (target.deadline, target.energy_wh):
+                # The session is charged for the target in force: the owner's change, or the
+                # next one once a target has passed.
+                s.deadline, s.target_wh = target.deadline, target.energy_wh
+                s.target_source = target.source
+                self._save(s)
         got = s.energy_wh if s is not None else 0.0
         need = max(0.0, target.energy_wh - got)
         awaiting = s is None and mode in (ChargeMode.SOLAR, ChargeMode.SOLAR_TARGET)
@@ -328,7 +343,7 @@ class CarKeeper:
             drawing=car.watch.drawing,
             power_w=car.watch.power_w,
             awaiting=awaiting,
-            hold=car.arrived_now,
+            hold=car.hold_until is not None and now <= car.hold_until,
         )
 
     # -- the replay's quiet ticks ----------------------------------------------------------
@@ -392,7 +407,6 @@ class CarKeeper:
         self._known_w = known
         for car in self.cars.values():
             car.last_seen = now
-            car.arrived_now = False
             w = car.watch
             if rest is not None:
                 w._last_w = rest
