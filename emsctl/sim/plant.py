@@ -89,6 +89,10 @@ class CarTally:
 
     sessions: int = 0
     missed: list[tuple[int, int, float, float]] = field(default_factory=list)
+    #: Energy the car took, and the part of it the PV covered beyond the house and the heat
+    #: pump (the rest came from the battery or the grid).
+    delivered_wh: float = 0.0
+    solar_wh: float = 0.0
     _plugged_at: int = 0
     _need: float = 0.0
 
@@ -395,6 +399,16 @@ class Plant:
         tot.backup += backup * _MIN
         tot.wallbox += (wb_a + wb_b) * _MIN
         tot.car_delivered += (wb_a + wb_b) * _MIN
+        if wb_a or wb_b:
+            # PV left after the house and the heat pump goes to the cars, A first.
+            spare = pv - curtail - house - hp_w
+            cars = self.cars
+            for power, tally in ((wb_a, cars[LoadId.WB_A]), (wb_b, cars[LoadId.WB_B])):
+                if power:
+                    sun = min(power, spare) if spare > 0.0 else 0.0
+                    spare -= sun
+                    tally.delivered_wh += power * _MIN
+                    tally.solar_wh += sun * _MIN
         if grid > 0.0:
             tot.imported += grid * _MIN
         else:

@@ -29,6 +29,18 @@ class LoadKpi:
 
 
 @dataclass(frozen=True, slots=True)
+class CarKpi:
+    """One wallbox's car over a run: its sessions (plug-ins), the energy it took and how much
+    of that the PV covered, and the sessions that left short (targets missed)."""
+
+    sessions: int
+    delivered_kwh: float
+    from_surplus_kwh: float
+    missed: int
+    missed_kwh: float
+
+
+@dataclass(frozen=True, slots=True)
 class Kpis:
     """One run's figures. Energies kWh, ratios 0..1, money EUR. The balance
     pv + import = house + heat_pump + wallbox + export + curtailed + battery_delta
@@ -60,6 +72,8 @@ class Kpis:
     car_pending_kwh: float = 0.0
     #: Sessions that left with energy still wanted, per wallbox's car.
     cars_missed: dict[str, int] = field(default_factory=dict)
+    #: Per wallbox's car: sessions, energy, from surplus, missed (CarKpi).
+    cars: Mapping[str, CarKpi] = field(default_factory=dict)
 
     def balance_error_kwh(self) -> float:
         """Left side minus right side of the energy balance (0 up to rounding)."""
@@ -122,6 +136,16 @@ def kpis(plant: Plant, tariff: TariffConfig) -> Kpis:
         car_unmet_kwh=unmet,
         car_pending_kwh=pending,
         cars_missed={load.value: len(car.missed) for load, car in plant.cars.items()},
+        cars={
+            load.value: CarKpi(
+                sessions=car.sessions,
+                delivered_kwh=car.delivered_wh * k,
+                from_surplus_kwh=car.solar_wh * k,
+                missed=len(car.missed),
+                missed_kwh=car.missed_wh * k,
+            )
+            for load, car in plant.cars.items()
+        },
         heating_comfort_violation_min=t.heating_violation_min,
         dhw_comfort_violation_min=t.dhw_violation_min,
         loads=loads,
@@ -174,8 +198,16 @@ _ROWS: tuple[tuple[str, str, str] | None, ...] = (
     ("car energy wanted kWh", "car_wanted_kwh", "{:,.1f}"),
     ("car energy delivered kWh", "car_delivered_kwh", "{:,.1f}"),
     ("car energy unmet kWh", "car_unmet_kwh", "{:,.1f}"),
+    ("car energy still wanted at the end kWh", "car_pending_kwh", "{:,.1f}"),
     ("heating below minimum, min", "heating_comfort_violation_min", "{:,d}"),
     ("DHW below minimum, min", "dhw_comfort_violation_min", "{:,d}"),
+)
+_CAR_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("sessions", "sessions", "{:,d}"),
+    ("energy kWh", "delivered_kwh", "{:,.1f}"),
+    ("  from surplus kWh", "from_surplus_kwh", "{:,.1f}"),
+    ("left short (targets missed)", "missed", "{:,d}"),
+    ("  short by kWh", "missed_kwh", "{:,.1f}"),
 )
 _LOAD_ROWS: tuple[tuple[str, str, str], ...] = (
     ("runtime h", "runtime_h", "{:,.1f}"),
@@ -212,6 +244,10 @@ def table_rows(report: Report) -> list[list[str]]:
         rows.append([load.value])
         for label, attr, fmt in _LOAD_ROWS:
             add(f"  {label}", [getattr(k.loads[load.value], attr) for k in runs], fmt)
+        if all(load.value in k.cars for k in runs):
+            rows.append([f"  {load.value}'s car"])
+            for label, attr, fmt in _CAR_ROWS:
+                add(f"    {label}", [getattr(k.cars[load.value], attr) for k in runs], fmt)
     return rows
 
 
