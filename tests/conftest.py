@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,27 @@ def need_binary(name: str, *candidates: str, hint: str = "") -> str:
             return found
     need_real(name, False, hint or f"install the Debian package providing {name!r}")
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Run the block without coverage's tracer, when one runs (make test).
+
+    A year's replay takes three to four times as long under the tracer, and what it runs is
+    covered by the unit tests (the 100 % gate on the engine and the machines is reached
+    without the replays). Only whole-year replays use this.
+    """
+    try:
+        import coverage
+    except ImportError:  # pragma: no cover - a dev dependency
+        yield
+        return
+    cov = coverage.Coverage.current()
+    if cov is None:
+        yield
+        return
+    cov.stop()
+    try:
+        yield
+    finally:
+        cov.start()

@@ -14,6 +14,7 @@ from emsctl.model import LoadId
 from emsctl.sim.cli import default_config
 from emsctl.sim.runner import Trace, run_baseline, run_ems
 from emsctl.sim.scenario import read_scenario, read_scenario_text
+from tests.conftest import untraced
 from tests.unit.sim_helpers import scenario_csv
 
 YEAR = Path(__file__).resolve().parents[2] / "bench" / "data" / "year_2026.csv.gz"
@@ -44,10 +45,11 @@ def test_a_car_plugged_in_on_a_dark_evening_with_an_empty_battery_is_full_by_mor
 
 
 def test_the_year_with_package_defaults_beats_no_ems_and_delivers_every_car_kwh() -> None:
-    scn = read_scenario(YEAR)
-    cfg = default_config()
-    ems = run_ems(scn, cfg).kpis
-    base = run_baseline(scn, cfg).kpis
+    with untraced():
+        scn = read_scenario(YEAR)
+        cfg = default_config()
+        ems = run_ems(scn, cfg).kpis
+        base = run_baseline(scn, cfg).kpis
     assert ems.car_unmet_kwh <= base.car_unmet_kwh
     assert ems.cost_with_unmet_eur < base.cost_with_unmet_eur
     assert ems.heating_comfort_violation_min <= base.heating_comfort_violation_min

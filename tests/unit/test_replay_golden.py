@@ -28,6 +28,7 @@ import yaml
 from emsctl.config import Config, parse_config
 from emsctl.sim.runner import run_ems
 from emsctl.sim.scenario import read_scenario
+from tests.conftest import untraced
 
 ROOT = Path(__file__).resolve().parents[2]
 YEAR = ROOT / "bench" / "data" / "year_2026.csv.gz"
@@ -63,7 +64,8 @@ def _path(variant: str) -> Path:
 
 
 def _replay(variant: str) -> list[Row]:
-    run = run_ems(read_scenario(YEAR), _config(variant))
+    with untraced():
+        run = run_ems(read_scenario(YEAR), _config(variant))
     return [
         (t.at.isoformat(), t.load.value, t.source.value, t.target.value, t.event)
         for t in run.transitions
