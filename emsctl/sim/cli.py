@@ -205,7 +205,7 @@ def _simulate(args: argparse.Namespace) -> int:
             return 2
         traces = (Trace(first, count), Trace(first, count))
     # Every transition is logged at INFO by the site; a year has thousands of them.
-    quiet_loggers = ("emsctl.site", "emsctl.engine", "emsctl.machines")
+    quiet_loggers = ("emsctl.site", "emsctl.engine", "emsctl.machines", "emsctl.cars")
     saved = {n: logging.getLogger(n).level for n in quiet_loggers}
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         for n in quiet_loggers:

@@ -62,7 +62,7 @@ def tr(minutes: float, load: LoadId, source: State, target: State, event: str, *
 
 def test_open_sets_wal_foreign_keys_and_migrates_to_head(store: Store, db: Path) -> None:
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
-    assert rows(db, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert rows(db, "SELECT version_num FROM alembic_version") == [("0002",)]
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
