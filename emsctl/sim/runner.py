@@ -326,6 +326,7 @@ def run_ems(
     quiet = QuietTicks(site, config) if skip_quiet else None
     meters: dict[LoadId, float | None] = {}
     rest: float | None = None
+    tick_now = plant.now
     if quiet is not None and keeper is not None:
         quiet.car_loads = frozenset(keeper.cars)
         metered = [load for load, car in keeper.cars.items() if car.watch.metered]
@@ -334,10 +335,10 @@ def run_ems(
         forecaster = house.forecaster
 
         def forecast() -> Forecast | None:
-            return forecaster.forecast(plant.now) if forecaster is not None else None
+            return forecaster.forecast(tick_now) if forecaster is not None else None
 
         def check_car(load: LoadId) -> str:
-            return car_quiet(load, plant.now, meters.get(load), rest, forecast)
+            return car_quiet(load, tick_now, meters.get(load), rest, forecast)
 
         quiet.car_quiet = check_car
     every = tick_minutes(config)
@@ -347,6 +348,7 @@ def run_ems(
         advance()
         index = plant.index
         now: datetime = plant.now
+        tick_now = now
         skip = index % every != 0
         if not skip and quiet is not None:
             # A cheap look at the bare values first: most ticks need no Snapshot at all.
