@@ -7,12 +7,19 @@ import csv
 import io
 import re
 import subprocess
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
 
 from emsctl import clock
+from emsctl.cars.types import (
+    ChargingSession,
+    OneOffTarget,
+    SessionEnd,
+    TargetSource,
+    WeeklyTarget,
+)
 from emsctl.model import LoadId, LoadReading, LoadStatus, Mode, Snapshot, State, Transition
 from emsctl.store import Store
 from tests.conftest import need_binary
@@ -58,6 +65,28 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> list[list[dict[str, str
             snap = Snapshot(at=at(m), grid_w=-1000.0 - m, soc_pct=60 + m / 10, pv_w=3000.0)
             status = LoadStatus(WA, State.OFF, at(m), reading=LoadReading(False))
             store.record_sample(at(m), snap, {WA: status})
+        base = {"last_draw_at": at(200), "deadline": at(400), "target_wh": 15_000.0}
+        for load, started, wh, solar, end, estimated in (
+            (WA, at(30), 9_000.0, 4_000.0, SessionEnd.STOPPED, False),
+            (LoadId.WB_B, at(60), 6_000.0, 1_000.0, None, True),
+            (LoadId.WB_B, at(70), 0.0, 0.0, SessionEnd.NO_CAR, True),
+        ):
+            session = ChargingSession(
+                load=load,
+                started_at=started,
+                energy_wh=wh,
+                solar_wh=solar,
+                ended_by=end,
+                ended_at=at(200) if end else None,
+                estimated=estimated,
+                target_source=TargetSource.LEARNED,
+                **base,  # type: ignore[arg-type]
+            )
+            store.save_session(session)
+        store.set_one_off_target(WA, OneOffTarget(at(400), 12_000.0, at(10), "ui"), "ui", at(10))
+        store.set_weekly_target(
+            LoadId.WB_B, 4, WeeklyTarget(4, time(6, 45), 9_000.0), "cli", at(11)
+        )
     out = []
     for sql in database_queries():
         run = subprocess.run(
@@ -73,7 +102,7 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> list[list[dict[str, str
 
 
 def test_the_section_has_the_promised_queries() -> None:
-    assert len(database_queries()) == 7
+    assert len(database_queries()) == 10
 
 
 def test_when_did_wb_a_run_lists_its_starts_and_stops(answers) -> None:  # type: ignore[no-untyped-def]
@@ -114,3 +143,27 @@ def test_quarter_hours_of_the_last_day(answers) -> None:  # type: ignore[no-unty
     rows = answers[6]
     assert 16 <= len(rows) <= 17  # 4 hours of 5-minute samples
     assert all(r["quarter"][-2:] in ("00", "15", "30", "45") for r in rows)
+
+
+def test_charging_sessions_leave_out_what_was_no_car(answers) -> None:  # type: ignore[no-untyped-def]
+    rows = answers[7]
+    assert [(r["load"], r["ended"], r["energy"]) for r in rows] == [
+        ("wb_b", "open", "estimated"),
+        ("wb_a", "stopped_drawing", "metered"),
+    ]
+    assert rows[1]["kwh"] == "9.0" and rows[1]["from_surplus_kwh"] == "4.0"
+
+
+def test_car_energy_per_week(answers) -> None:  # type: ignore[no-untyped-def]
+    kwh: dict[str, float] = {}
+    for r in answers[8]:  # the sessions may fall on two weeks early on a Monday
+        kwh[r["load"]] = kwh.get(r["load"], 0.0) + float(r["kwh"])
+    assert sum(int(r["sessions"]) for r in answers[8]) == 2
+    assert kwh == {"wb_a": 9.0, "wb_b": 6.0}
+
+
+def test_targets_in_force(answers) -> None:  # type: ignore[no-untyped-def]
+    rows = {(r["load"], r["kind"]): r for r in answers[9]}
+    assert rows[("wb_b", "weekly")]["day_or_time"] == "Fri"
+    assert rows[("wb_b", "weekly")]["at_local"] == "06:45"
+    assert rows[("wb_a", "one-off")]["kwh"] == "12.0"
