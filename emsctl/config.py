@@ -179,7 +179,7 @@ class CarCharging(Strict):
     #: Wait for surplus only while the forecast's PV still to come today is at least this
     #: share of what the car needs (a target within a day); else charge at once: waiting
     #: would gain nothing and risk the target, since when a car leaves is a guess.
-    sun_share: float = Field(0.5, ge=0, le=10)
+    sun_share: float = Field(1.0, ge=0, le=10)
     #: Learned habits: the sessions of the last `learn_days` days; a weekday needs
     #: `min_sessions` of them; departure is an early quantile, energy a high one.
     learn_days: int = Field(182, ge=7, le=730)
