@@ -5,6 +5,7 @@ parsing here, so a bad value gets the same message both ways (HTTP 400, nothing 
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from emsctl.store.db import StoreError
 from webui import format as fmt
 from webui.auth import current_user
 from webui.context import UiContext, ui
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("cars", __name__)
 
@@ -61,9 +64,40 @@ class CarPanel:
     one_off_kwh: str = ""
     weekly: tuple[tuple[int, str, str, str], ...] = ()
     battery_kwh: float | None = None
+    #: The last sessions, newest first: (started, how it ended, energy).
+    sessions: tuple[tuple[str, str, str], ...] = ()
 
 
-def panel(v: CarView, now: datetime, ctx: UiContext) -> CarPanel:
+#: How the card names the end of a session.
+ENDS: dict[str, str] = {
+    "stopped_drawing": "full (or left while charging)",
+    "not_found": "gone when its charge was due",
+    "deadline_passed": "target passed",
+    "mode_off": "mode off",
+}
+
+
+def recent_sessions(
+    ctx: UiContext, load: LoadId, now: datetime
+) -> tuple[tuple[str, str, str], ...]:
+    """The wallbox's last sessions for its card (the store may be busy: then none)."""
+    try:
+        sessions = ctx.store.car_sessions(load, limit=8)
+    except Exception:  # the page must show even when the database does not answer
+        log.exception("cannot read the charging sessions")
+        return ()
+    out: list[tuple[str, str, str]] = []
+    for s in sessions:
+        if s.ended_by is not None and s.ended_by.value == "no_car":
+            continue
+        energy = fmt.energy(s.energy_wh)
+        energy = f"~{energy}" if s.estimated else energy
+        end = "open" if s.ended_by is None else ENDS.get(s.ended_by.value, s.ended_by.value)
+        out.append((fmt.clock_time(s.started_at, now, ctx.tz), end, energy))
+    return tuple(out[:5])
+
+
+def panel(v: CarView, now: datetime, ctx: UiContext, load: LoadId) -> CarPanel:
     tz = ctx.tz
     target = None
     if v.deadline is not None and v.target_wh is not None and v.mode is ChargeMode.SOLAR_TARGET:
@@ -110,6 +144,7 @@ def panel(v: CarView, now: datetime, ctx: UiContext) -> CarPanel:
         one_off_kwh=one_kwh,
         weekly=weekly,
         battery_kwh=v.battery_kwh,
+        sessions=recent_sessions(ctx, load, now),
     )
 
 

@@ -12,15 +12,17 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from emsctl.cars.port import SessionReads
 from emsctl.config import Config, WebUiConfig
 from emsctl.model import LoadId
 from emsctl.status import ControllerHandle
 from emsctl.store import KeyValuePort, OverrideReads, ReadsPort
 
 
-class UiStore(OverrideReads, ReadsPort, KeyValuePort, Protocol):
-    """The store as the web UI uses it: overrides in force, history and samples out; its
-    own key/value rows (logged-out sessions). Overrides go in through the controller."""
+class UiStore(OverrideReads, ReadsPort, KeyValuePort, SessionReads, Protocol):
+    """The store as the web UI uses it: overrides in force, history and samples out, the
+    charging sessions; its own key/value rows (logged-out sessions). Overrides and charging
+    targets go in through the controller."""
 
     #: The database file (":memory:" for a temporary one): the web UI's key lives beside it.
     path: str

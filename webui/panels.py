@@ -188,7 +188,7 @@ def _card(
         blocked_by=v.blocked_by,
         notes=tuple(notes),
         error=v.error,
-        car=None if v.car is None else panel(v.car, now, ctx),
+        car=None if v.car is None else panel(v.car, now, ctx, v.load),
     )
 
 

@@ -36,11 +36,7 @@ class CarSettingsPort(CarSettingsReads, Protocol):
         ...
 
 
-class SessionPort(Protocol):
-    def save_session(self, session: ChargingSession) -> int:
-        """Insert (id None) or update the session; returns its id and sets `session.id`."""
-        ...
-
+class SessionReads(Protocol):
     def car_sessions(
         self, load: LoadId | None = None, since: datetime | None = None, limit: int = 200
     ) -> list[ChargingSession]:
@@ -49,6 +45,12 @@ class SessionPort(Protocol):
 
     def open_session(self, load: LoadId) -> ChargingSession | None:
         """The wallbox's session that has not ended (after a restart)."""
+        ...
+
+
+class SessionPort(SessionReads, Protocol):
+    def save_session(self, session: ChargingSession) -> int:
+        """Insert (id None) or update the session; returns its id and sets `session.id`."""
         ...
 
 

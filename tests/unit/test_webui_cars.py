@@ -169,3 +169,29 @@ def test_percent_targets_need_the_battery_size(tmp_path: Path) -> None:
         assert one is not None and one.energy_wh == 15_000
     finally:
         rig.store.close()
+
+
+def test_the_card_lists_the_last_sessions_without_the_house_loads_taken_for_cars(
+    rig: Rig,
+) -> None:
+    from datetime import timedelta
+
+    from emsctl.cars.types import ChargingSession, SessionEnd
+
+    now = rig.house.now
+    for hours, wh, end in ((30, 11_200.0, SessionEnd.STOPPED), (5, 0.0, SessionEnd.NO_CAR)):
+        rig.store.save_session(
+            ChargingSession(
+                load=LoadId.WB_B,
+                started_at=now - timedelta(hours=hours),
+                last_draw_at=now - timedelta(hours=hours - 3),
+                energy_wh=wh,
+                estimated=True,
+                ended_at=now - timedelta(hours=hours - 3),
+                ended_by=end,
+            )
+        )
+    rig.tick()
+    page = rig.client.get("/").get_data(as_text=True)
+    assert "~11.2 kWh" in page and "full (or left while charging)" in page
+    assert "no_car" not in page
