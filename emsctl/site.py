@@ -71,6 +71,9 @@ class LoadFacts(Protocol):
     @property
     def cooldown_until(self) -> datetime | None: ...
 
+    @property
+    def plan(self) -> CarPlan | None: ...
+
 
 class Site:
     """The loads of one house and their machines."""

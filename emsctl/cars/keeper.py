@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from emsctl.cars.draw import DrawWatch
+from emsctl.cars.draw import STEP_SHARE, DrawWatch
 from emsctl.cars.habits import Habits, learn
 from emsctl.cars.plan import Target, target_in_force
 from emsctl.cars.port import CarStorePort
@@ -225,15 +225,7 @@ class CarKeeper:
             if since is not None and since < now and s.last_draw_at < since:
                 # The draw began before it was confirmed: those minutes were charging too.
                 dt = (now - since).total_seconds()
-            wh = power * min(dt, MAX_GAP_S) / 3600.0
-            s.energy_wh += wh
-            s.solar_wh += wh * _solar_share(snap, power)
-            s.last_draw_at = now
-            if s.id is None or car.saved_at is None or (now - car.saved_at) >= SAVE_EVERY:
-                # A write a tick would cost the database a commit a minute for little: a
-                # restart loses at most these minutes of the session's energy.
-                self._save(s)
-                car.saved_at = now
+            self._account(car, s, now, power, dt, snap)
         elif s is not None and relay and watch.drawing is False:
             drew_in_run = watch.on_since is not None and s.last_draw_at >= watch.on_since
             short = (s.last_draw_at - s.started_at).total_seconds() < MIN_ESTIMATED_S
@@ -368,50 +360,96 @@ class CarKeeper:
         forecast: Callable[[], Forecast | None],
     ) -> str:
         """What a tick would change for this wallbox's car: "" when something, else "awaiting"
-        (no car, the relay kept on, none coming now) or "held" (a car held with the relay
-        off, nothing due before the next tick). The replay skips a tick only when every
-        load is quiet, and then calls `skipped`."""
+        (no car, the relay kept on, none coming now), "held" (a car held with the relay off,
+        nothing due before the next tick) or "charging" (a car drawing on and on; whether the
+        rules may stop it, the replay's QuietTicks judge). The replay skips a tick only when
+        every load is quiet, and then calls `skipped`."""
         car = self.cars[load]
         w = car.watch
         if w.off_verdict is not None or w._off_at is not None or w._rising:
             return ""
         s = car.session
+        if s is not None and w._was_on and w.drawing:
+            return "charging" if _draws_on(car, now, meter_w, rest) else ""
         if s is None:
-            if not car.awaiting or not w._was_on or w.drawing is not False:
-                return ""
-            if w.metered:
-                return "awaiting" if meter_w is not None and meter_w < w.below_w else ""
-            last = w._last_w
-            if rest is None or last is None or w._is_step(rest - last):
-                return ""
-            return "awaiting"
-        if w._was_on or s.deadline is None or now >= s.deadline + GONE_AFTER - MAX_GAP:
-            return ""
+            return "awaiting" if _none_coming(car, meter_w, rest) else ""
+        return "held" if self._nothing_due(car, s, now, forecast) else ""
+
+    def _nothing_due(
+        self,
+        car: _Car,
+        s: ChargingSession,
+        now: datetime,
+        forecast: Callable[[], Forecast | None],
+    ) -> bool:
+        """A held car (relay off) whose charge does not fall due before the next tick."""
+        if car.watch._was_on or s.deadline is None or now >= s.deadline + GONE_AFTER - MAX_GAP:
+            return False
         plan = car.plan
         if plan is None or not plan.sun_ahead or car.target is None:
-            return ""
+            return False
         start = latest_start(plan, car.cfg, car.charging)
         if start is not None and now >= start - MAX_GAP:
-            return ""
+            return False
         if car.target.deadline - now <= timedelta(hours=24) + MAX_GAP:
             # The forecast may end the wait on any tick: only with room to spare (the PV
             # still to come falls by at most a few hundred Wh in the gap).
             fc = forecast()
             share = car.charging.sun_share
             if fc is not None and fc.remaining_today_wh - 1000.0 < share * plan.need_wh:
-                return ""
-        return "held"
+                return False
+        return True
 
-    def skipped(self, now: datetime, rest: float | None, known: float) -> None:
-        """A tick the replay skipped: what `plans` would have noted of it."""
+    def skipped(
+        self,
+        now: datetime,
+        rest: float | None,
+        known: float,
+        meters: dict[LoadId, float | None],
+        grid: float | None,
+        battery: float | None,
+    ) -> None:
+        """A tick the replay skipped: what `plans` would have noted of it (for a charging car
+        its energy too)."""
         self._known_w = known
-        for car in self.cars.values():
+        for load, car in self.cars.items():
+            dt = 0.0 if car.last_seen is None else (now - car.last_seen).total_seconds()
             car.last_seen = now
             w = car.watch
+            w._prev_at, w._now = w._now, now
             if rest is not None:
                 w._last_w = rest
                 if not w._was_on:
                     w._base_w = rest
+                elif w.drawing and not w.metered:
+                    w._low = False
+            s = car.session
+            if s is not None and w._was_on and w.drawing:
+                if w.metered:
+                    w.power_w = meters.get(load)
+                power = w.power_w or car.cfg.nominal_w
+                snap = Snapshot(at=now, grid_w=grid, battery_w=battery)
+                self._account(car, s, now, power, dt, snap)
+
+    def _account(
+        self,
+        car: _Car,
+        s: ChargingSession,
+        now: datetime,
+        power: float,
+        dt: float,
+        snap: Snapshot,
+    ) -> None:
+        """A tick of charging: the session's energy, its part from surplus, the last draw."""
+        wh = power * min(dt, MAX_GAP_S) / 3600.0
+        s.energy_wh += wh
+        s.solar_wh += wh * _solar_share(snap, power)
+        s.last_draw_at = now
+        if s.id is None or car.saved_at is None or (now - car.saved_at) >= SAVE_EVERY:
+            # A write a tick would cost the database a commit a minute for little: a
+            # restart loses at most these minutes of the session's energy.
+            self._save(s)
+            car.saved_at = now
 
     # -- for the owner --------------------------------------------------------------------
 
@@ -461,6 +499,33 @@ def _sun_ahead(snap: Snapshot, target: Target, need_wh: float, now: datetime, sh
     if fc is None:
         return False
     return fc.remaining_today_wh >= share * need_wh
+
+
+def _draws_on(car: _Car, now: datetime, meter_w: float | None, rest: float | None) -> bool:
+    """A charging car that goes on drawing this tick: no hold pending, no step down, its
+    meter (or the house's consumption) still showing it."""
+    w = car.watch
+    if car.hold_until is not None and now <= car.hold_until + MAX_GAP:
+        return False
+    if w.metered:
+        return meter_w is not None and meter_w >= w.below_w
+    if rest is None:
+        return True
+    if w._low or rest < STEP_SHARE * w.nominal_w:
+        return False
+    last = w._last_w
+    return last is None or not w._is_step(last - rest)
+
+
+def _none_coming(car: _Car, meter_w: float | None, rest: float | None) -> bool:
+    """No car at the relay kept on for one, and none coming this tick."""
+    w = car.watch
+    if not car.awaiting or not w._was_on or w.drawing is not False:
+        return False
+    if w.metered:
+        return meter_w is not None and meter_w < w.below_w
+    last = w._last_w
+    return rest is not None and last is not None and not w._is_step(rest - last)
 
 
 def _solar_share(snap: Snapshot, power: float) -> float:

@@ -9,7 +9,7 @@ import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as dtime
 
 from emsctl.adapters.base import AdapterError
@@ -18,12 +18,13 @@ from emsctl.cars.memory import MemoryCarStore
 from emsctl.cars.types import OneOffTarget
 from emsctl.config import Config, LoadConfig, WallboxConfig
 from emsctl.engine import effective_gate, forecast_shift
-from emsctl.model import Forecast, LoadId, LoadReading, Snapshot, State, Transition
+from emsctl.engine.facts import due_key
+from emsctl.model import ChargeMode, Forecast, LoadId, LoadReading, Snapshot, State, Transition
 from emsctl.sim.adapters import V_BAT, V_COMP, V_GRID, V_OUT, V_PV, V_SOC, SimHouse, SimRelay
 from emsctl.sim.plant import BUFFER, DHW, Plant
 from emsctl.sim.report import Kpis, Report, kpis
 from emsctl.sim.scenario import Scenario
-from emsctl.site import Site
+from emsctl.site import LoadFacts, Site
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ def run_baseline(
 
 
 _OFF = State.OFF
+#: How far ahead a quiet tick must be sure a charge for a target goes on.
+_GAP = timedelta(minutes=5)
 _ON = State.ON
 _COOLDOWN = State.COOLDOWN
 
@@ -193,6 +196,26 @@ class QuietTicks:
         #: (CarKeeper.quiet): "awaiting", "held", or "" when the tick may change something.
         self.car_loads: frozenset[LoadId] = frozenset()
         self.car_quiet: Callable[[LoadId], str] = lambda load: ""
+        self._due_keys = frozenset(due_key(load) for load in config.enabled_loads())
+
+    def _charges_on(self, load: LoadId, m: LoadFacts, braked: bool, now: datetime) -> bool:
+        """Whether a wallbox charging for its target (or in mode now) goes on through the
+        next tick whatever the surplus: nothing the rules watch can stop it there."""
+        charging = self.config.loads.get(load).car_charging
+        plan = m.plan
+        if charging is None or plan is None or not charging.ignores_exclusion:
+            return False
+        if braked and not charging.beats_brake:
+            return False
+        if plan.mode is ChargeMode.NOW:
+            return True
+        deadline = plan.deadline
+        return (
+            plan.mode is ChargeMode.SOLAR_TARGET
+            and deadline is not None
+            and now + _GAP < deadline
+            and self.site.watch.get(due_key(load)) == deadline
+        )
 
     def _local_minute(self, now: datetime) -> int:
         ts = int(now.timestamp())
@@ -225,7 +248,12 @@ class QuietTicks:
     ) -> bool:
         """The same test on the bare values; `snapshot()` is called only when the forecast's
         gate shift must be known, and its result kept in `made` for the tick."""
-        if grid is None or soc is None or self.site.watch:
+        if grid is None or soc is None:
+            return False
+        watch = self.site.watch
+        # A target's due memory (a deadline, not a timer) leaves a tick quiet; other watched
+        # conditions are timers running out.
+        if watch and (len(watch) > len(self._due_keys) or not watch.keys() <= self._due_keys):
             return False
         braked = soc < self.brake_soc
         surplus = -grid + (battery or 0.0)
@@ -244,6 +272,10 @@ class QuietTicks:
                 # exclusion say; a held car may start only as any load that is off.
                 car = self.car_quiet(load)
                 if state == _ON and car == "awaiting":
+                    if cfg.device.deadman_s:
+                        renew.append((load, cfg.device.deadman_s))
+                    continue
+                if state == _ON and car == "charging" and self._charges_on(load, m, braked, now):
                     if cfg.device.deadman_s:
                         renew.append((load, cfg.device.deadman_s))
                     continue
@@ -365,7 +397,7 @@ def run_ems(
                 for load, deadman_s in quiet.renew:
                     relays[load].renew(deadman_s)
                 if keeper is not None:
-                    keeper.skipped(now, rest, known)
+                    keeper.skipped(now, rest, known, meters, v[V_GRID], v[V_BAT])
         if skip:
             if trace is not None:
                 trace.record(plant)
