@@ -47,11 +47,7 @@ with freeze_time(start) as frozen:
     from emsctl.store import Store, StoreListener
 
     class Collector:
-        #: Wallboxes on the surplus rules alone (no window, no charging by target).
-SURPLUS_ONLY = {"fallback": {"enabled": False}, "charging": {"enabled": False}}
-
-
-def __init__(self):
+        def __init__(self):
             self.minute = 0
 
         def collect(self, at):
@@ -96,8 +92,10 @@ def __init__(self):
                                 x.target.value, x.event] for x in self.waiting]
                 self.waiting = []
 
-    # Wallboxes left to the surplus rules: only SG-Ready's runtime is at stake here.
-    cfg = parse_config({"loads": {wb: SURPLUS_ONLY for wb in ("wb_a", "wb_b")}})
+    # Wallboxes left to the surplus rules (no window, no charging by target): only
+    # SG-Ready's runtime is at stake here.
+    surplus_only = {"fallback": {"enabled": False}, "charging": {"enabled": False}}
+    cfg = parse_config({"loads": {wb: surplus_only for wb in ("wb_a", "wb_b")}})
     store = Store.open(db)
     now = clock.now()
     listener = AckingListener(store)
