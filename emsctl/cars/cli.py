@@ -1,6 +1,6 @@
 """`emsctl car WALLBOX show|mode|target|weekly|sessions`: the owner's charging settings and
-the charging sessions, in the database (`--db`, else the config's store.path). A running EMS
-applies a change at its next tick.
+the charging sessions, in the database (`--db`, else the config's store.path; it must exist,
+as for `emsctl history`). A running EMS applies a change at its next tick.
 """
 
 from __future__ import annotations
@@ -8,20 +8,29 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import time, timedelta
-from typing import Any
+from collections.abc import Callable
+from datetime import time, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
 
 from emsctl import clock, units
 from emsctl.cars.habits import learned_text
 from emsctl.cars.plan import next_at
-from emsctl.cars.types import WEEKDAYS, ChargingSession, OneOffTarget, WeeklyTarget
+from emsctl.cars.types import WEEKDAYS, ChargingSession, OneOffTarget, SessionEnd, WeeklyTarget
 from emsctl.config import CarCharging, Config
 from emsctl.model import ChargeMode, LoadId
+
+if TYPE_CHECKING:
+    from emsctl.store.repo import Store
+
+#: An action: the arguments, the config, the wallbox's charging config, the open database.
+Action = Callable[[argparse.Namespace, Config, CarCharging, "Store"], int]
 
 _WALLBOXES = (LoadId.WB_A.value, LoadId.WB_B.value)
 _MODES = [m.value for m in ChargeMode]
 _DAY_RE = re.compile(r"^[a-z]{3}$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+#: Said by every action that changes a setting.
+_APPLIED = "A running EMS applies the change at its next tick (it reads the database)."
 
 
 def register(sub: Any) -> None:
@@ -44,28 +53,52 @@ def register(sub: Any) -> None:
     p = acts.add_parser("show", help="mode, targets, learned habits and the last sessions")
     common(p)
     p.set_defaults(func=_show)
-    p = acts.add_parser("mode", help="off, solar, solar+target, now, or config (as configured)")
+    p = acts.add_parser(
+        "mode",
+        help="off, solar, solar+target, now, or config (as configured)",
+        description=f"The wallbox's charging mode; 'config' goes back to "
+        f"loads.WALLBOX.charging.mode. {_APPLIED}",
+    )
     common(p)
     p.add_argument("mode", choices=[*_MODES, "config"])
     p.set_defaults(func=_mode)
-    p = acts.add_parser("target", help="this session's target: --by 07:00 --kwh 15, or --clear")
+    p = acts.add_parser(
+        "target",
+        help="this session's target: --by 07:00 --kwh 15, or --clear",
+        description="Energy to add by the next HH:MM to come (local time, control.timezone); "
+        f"it ends with the session. {_APPLIED}",
+    )
     common(p)
     p.add_argument("--by", type=_hhmm, metavar="HH:MM", help="local time, the next one to come")
     amount = p.add_mutually_exclusive_group()
     amount.add_argument("--kwh", type=_kwh, help="energy to add, kWh (0 < kWh <= 300)")
-    amount.add_argument("--percent", type=_percent, help="energy to add, % of battery_kwh")
+    amount.add_argument(
+        "--percent", type=_percent, help="energy to add, %% of loads.WALLBOX.charging.battery_kwh"
+    )
     p.add_argument("--clear", action="store_true", help="remove the target")
     p.set_defaults(func=_target)
-    p = acts.add_parser("weekly", help="the weekly schedule: mon-fri --at 07:00 --kwh 12")
+    p = acts.add_parser(
+        "weekly",
+        help="the weekly schedule: mon-fri --at 07:00 --kwh 12",
+        description=f"Per weekday a departure time and the energy to add by then. {_APPLIED}",
+    )
     common(p)
     p.add_argument("days", type=_days, help="mon, sat,sun or mon-fri")
     p.add_argument("--at", type=_hhmm, metavar="HH:MM", help="local departure time")
     amount = p.add_mutually_exclusive_group()
     amount.add_argument("--kwh", type=_kwh, help="energy to add, kWh")
-    amount.add_argument("--percent", type=_percent, help="energy to add, % of battery_kwh")
+    amount.add_argument(
+        "--percent", type=_percent, help="energy to add, %% of loads.WALLBOX.charging.battery_kwh"
+    )
     p.add_argument("--clear", action="store_true", help="no target on these days")
     p.set_defaults(func=_weekly)
-    p = acts.add_parser("sessions", help="the charging sessions, newest first")
+    p = acts.add_parser(
+        "sessions",
+        help="the charging sessions, newest first",
+        description="Started, last draw, how it ended, energy (a wallbox without a meter: "
+        "estimated) and the target it was charged for. Draws not confirmed as a car are "
+        "left out.",
+    )
     common(p)
     p.add_argument("--days", type=_days_back, default=14, help="how far back (default 14)")
     p.set_defaults(func=_sessions)
@@ -135,7 +168,7 @@ class _Refused(Exception):
     """What the owner asked for cannot be done: one line, exit 2."""
 
 
-def _setup(args: argparse.Namespace) -> tuple[Config, CarCharging, Any]:
+def _setup(args: argparse.Namespace) -> tuple[Config, CarCharging, Store]:
     from emsctl.store.cli import _config, _db_path
     from emsctl.store.repo import Store
 
@@ -146,10 +179,11 @@ def _setup(args: argparse.Namespace) -> tuple[Config, CarCharging, Any]:
         raise _Refused(
             f"{load.value} does not charge by target: set loads.{load.value}.charging.enabled"
         )
-    return cfg, charging, Store.open(_db_path(args, cfg))
+    # Not created here: settings in a file that the daemon does not read would be lost.
+    return cfg, charging, Store.open(_db_path(args, cfg), create=False)
 
 
-def _run(args: argparse.Namespace, action: Any) -> int:
+def _run(args: argparse.Namespace, action: Action) -> int:
     from emsctl.store.db import StoreError
 
     try:
@@ -161,7 +195,7 @@ def _run(args: argparse.Namespace, action: Any) -> int:
         print("emsctl: " + "; ".join(str(exc).splitlines()), file=sys.stderr)
         return 2
     try:
-        return int(action(args, cfg, charging, store))
+        return action(args, cfg, charging, store)
     except _Refused as exc:
         print(f"emsctl car: {exc}", file=sys.stderr)
         return 2
@@ -186,7 +220,7 @@ def _energy_wh(args: argparse.Namespace, charging: CarCharging, load: LoadId) ->
 
 
 def _mode(args: argparse.Namespace) -> int:
-    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Any) -> int:
+    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Store) -> int:
         mode = None if a.mode == "config" else ChargeMode(a.mode)
         store.set_car_mode(LoadId(a.wallbox), mode, "cli", clock.now())
         shown = f"as configured ({charging.mode.value})" if mode is None else mode.value
@@ -197,10 +231,11 @@ def _mode(args: argparse.Namespace) -> int:
 
 
 def _target(args: argparse.Namespace) -> int:
-    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Any) -> int:
+    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Store) -> int:
         load = LoadId(a.wallbox)
         now = clock.now()
         if a.clear:
+            _clear_alone(a, "--by", "--kwh", "--percent")
             store.set_one_off_target(load, None, "cli", now)
             print(f"{load.value}: target cleared")
             return 0
@@ -217,10 +252,12 @@ def _target(args: argparse.Namespace) -> int:
 
 
 def _weekly(args: argparse.Namespace) -> int:
-    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Any) -> int:
+    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Store) -> int:
         load = LoadId(a.wallbox)
         now = clock.now()
-        if not a.clear and a.at is None:
+        if a.clear:
+            _clear_alone(a, "--at", "--kwh", "--percent")
+        elif a.at is None:
             raise _Refused("give --at HH:MM and --kwh N, or --clear")
         energy = 0.0 if a.clear else _energy_wh(a, charging, load)
         for day in a.days:
@@ -235,7 +272,7 @@ def _weekly(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Any) -> int:
+    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Store) -> int:
         load = LoadId(a.wallbox)
         now = clock.now()
         tz = cfg.control.tz
@@ -254,7 +291,7 @@ def _show(args: argparse.Namespace) -> int:
         learned = learned_text(sessions, charging, tz, now)
         default = f"{charging.default_kwh:g} kWh by {charging.default_by:%H:%M} the next morning"
         print(f"  {learned or 'learned: nothing yet'} (without these: {default})")
-        for s in sessions[:5]:
+        for s in _charged(sessions)[:5]:
             print("  " + _session_line(s, tz))
         return 0
 
@@ -262,10 +299,10 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _sessions(args: argparse.Namespace) -> int:
-    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Any) -> int:
+    def act(a: argparse.Namespace, cfg: Config, charging: CarCharging, store: Store) -> int:
         load = LoadId(a.wallbox)
         since = clock.now() - timedelta(days=a.days)
-        sessions = store.car_sessions(load, since, 10_000)
+        sessions = _charged(store.car_sessions(load, since, 10_000))
         if not sessions:
             print(f"{load.value}: no sessions in the last {a.days} days")
         for s in sessions:
@@ -275,19 +312,31 @@ def _sessions(args: argparse.Namespace) -> int:
     return _run(args, act)
 
 
-def _session_line(s: ChargingSession, tz: Any) -> str:
+def _clear_alone(args: argparse.Namespace, *options: str) -> None:
+    given = [o for o in options if getattr(args, o.lstrip("-")) is not None]
+    if given:
+        raise _Refused(f"--clear takes no {', '.join(given)}")
+
+
+def _charged(sessions: list[ChargingSession]) -> list[ChargingSession]:
+    """Without the estimated draws that the step at switch-off showed were no car."""
+    return [s for s in sessions if s.ended_by is not SessionEnd.NO_CAR]
+
+
+def _session_line(s: ChargingSession, tz: tzinfo) -> str:
     """One session: started, last draw, how it ended, energy (estimated marked), target."""
     start = s.started_at.astimezone(tz)
     last = s.last_draw_at.astimezone(tz)
     energy = units.energy(s.energy_wh)
     energy = f"~{energy} (estimated)" if s.estimated else energy
-    end = s.ended_by.value if s.ended_by else "open"
+    end = "open"
+    if s.ended_at is not None:
+        how = f" ({s.ended_by.value})" if s.ended_by else ""
+        end = f"ended {s.ended_at.astimezone(tz):%a %H:%M}{how}"
     target = ""
     if s.deadline is not None and s.target_wh is not None:
         by = s.deadline.astimezone(tz)
         source = f", {s.target_source.value}" if s.target_source else ""
         target = f"; target {units.energy(s.target_wh)} by {by:%a %H:%M}{source}"
     solar = f", {units.energy(s.solar_wh)} from surplus" if s.energy_wh > 0 else ""
-    return (
-        f"{start:%Y-%m-%d %a %H:%M} .. last draw {last:%a %H:%M} ({end}): {energy}{solar}{target}"
-    )
+    return f"{start:%Y-%m-%d %a %H:%M} .. last draw {last:%a %H:%M}, {end}: {energy}{solar}{target}"

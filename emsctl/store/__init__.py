@@ -13,8 +13,9 @@ The store is split by who uses it; each part has its Protocol beside its impleme
                   (OverrideReads)           shift, records, active; detected manual outputs
     keyvalue.py   KeyValue, KeyValuePort    key/value rows and the forecast cache
     reads.py      Reads, ReadsPort          history, samples, commands, stats, span
-    cars.py       CarStore                  the owner's charging modes and targets (raise
-                  (emsctl.cars.port)        StoreError) and the charging sessions
+    cars.py       CarStore                  the owner's charging modes and targets and the
+                  (emsctl.cars.port)        charging sessions (reads and the owner's writes
+                                            raise StoreError; save_session never raises)
     repo.py       Store                     the parts together, plus restore_statuses
                                             (restore.py; it reads the log and the overrides
                                             and writes "restore" transitions)
@@ -22,11 +23,12 @@ with rows.py (records to rows), queries.py and daystats.py (the read side's SQL)
 journal.py, db.py, models.py, migrate.py and records.py underneath. The users import only
 the Protocols:
 the controller TickLogPort, OverridePort and DatabasePort; the web UI OverrideReads,
-ReadsPort and KeyValuePort; the adapters their own StateStore (kv_get/kv_put).
+ReadsPort and KeyValuePort; the adapters their own StateStore (kv_get/kv_put); car charging
+(the daemon's keeper, the web UI, `emsctl car`) CarStorePort from emsctl.cars.port.
 
 Why `Store` inherits the parts instead of holding them: every part is a StoreBase, so
-`class Store(TickLog, Overrides, KeyValue, Reads)` has exactly one engine, one path, one
-failure count and one lock, which each part already uses as `self`; mypy checks each part
+`class Store(TickLog, Overrides, KeyValue, Reads, CarStore)` has exactly one engine, one path,
+one failure count and one lock, which each part already uses as `self`; mypy checks each part
 against that base on its own, and a part can be opened alone (`TickLog.open(path)`).
 Composition would need a forwarding method on Store for each of the ~45 public calls (or a
 change of the ~300 call sites to `store.ticks.record_sample(...)`): the forwarding
@@ -36,6 +38,7 @@ log's `manual` transition still waiting for its tick's commit (`_mark_pending_ma
 """
 
 from emsctl.store.base import DatabasePort
+from emsctl.store.cars import CarStore
 from emsctl.store.db import StoreError
 from emsctl.store.keyvalue import KeyValuePort
 from emsctl.store.listener import StoreListener
@@ -54,6 +57,7 @@ from emsctl.store.repo import Store
 from emsctl.store.ticklog import TickLogPort
 
 __all__ = [
+    "CarStore",
     "CommandRecord",
     "DatabasePort",
     "DayStats",

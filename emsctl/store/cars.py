@@ -1,6 +1,11 @@
-"""Car charging in the database: the owner's modes and targets (set by people: a write that
-fails raises StoreError) and the charging sessions (written at tick time: a failure is
-logged and counted, never raised)."""
+"""Car charging in the database: the owner's modes and targets per wallbox, and the charging
+sessions.
+
+Failure policy: the owner's writes raise StoreError (like overrides.py); so do the reads,
+for the daemon keeps the settings it last read and the web UI and the CLI report the
+failure, where empty settings or no sessions would be taken for the truth. The daemon's
+`save_session` never raises (like ticklog.py): a failed write is logged and counted.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, time
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Connection, Row, String, and_, insert, literal, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -45,37 +50,58 @@ class CarStore(StoreBase):
             raise StoreError(self.path, f"could not store {what} ({_cause(exc)})") from exc
 
     def car_settings(self, load: LoadId) -> CarSettings:
-        """The owner's mode, one-off target and weekly schedule for the wallbox; a read that
-        fails gives empty settings (the config's) and is counted."""
+        """The owner's mode, one-off target and weekly schedule for the wallbox.
 
-        def read() -> CarSettings:
-            with self.engine.connect() as conn:
-                mode = conn.execute(
-                    select(car_settings_table.c.mode).where(car_settings_table.c.load == load.value)
-                ).scalar_one_or_none()
-                rows = conn.execute(
-                    select(car_targets_table)
-                    .where(
-                        car_targets_table.c.load == load.value,
-                        car_targets_table.c.cleared_at.is_(None),
-                    )
-                    .order_by(car_targets_table.c.id)
-                ).all()
-            one_off: OneOffTarget | None = None
-            weekly: dict[int, WeeklyTarget] = {}
-            for r in rows:
-                if r.kind == _ONE_OFF and r.by_at is not None:
-                    one_off = OneOffTarget(r.by_at, r.energy_wh, r.created_at, r.created_by)
-                elif r.kind == _WEEKLY and r.weekday is not None and r.at_local:
-                    at = time.fromisoformat(r.at_local)
-                    weekly[r.weekday] = WeeklyTarget(r.weekday, at, r.energy_wh)
-            return CarSettings(
-                mode=ChargeMode(mode) if mode else None,
-                one_off=one_off,
-                weekly=tuple(weekly[d] for d in sorted(weekly)),
+        Read every tick, so one query: the wallbox's key joined to its settings row and its
+        targets in force (each side may be missing). A read that fails raises StoreError
+        (counted): empty settings would put the config's mode in place of the owner's for
+        that tick (an owner's "off" would charge); the daemon keeps the settings it last read.
+        """
+        key = select(literal(load.value, String(16)).label("load")).subquery("key")
+        s, t = car_settings_table, car_targets_table
+        q = (
+            select(
+                s.c.mode,
+                t.c.kind,
+                t.c.weekday,
+                t.c.at_local,
+                t.c.by_at,
+                t.c.energy_wh,
+                t.c.created_at,
+                t.c.created_by,
             )
+            .select_from(
+                key.outerjoin(s, s.c.load == key.c.load).outerjoin(
+                    t, and_(t.c.load == key.c.load, t.c.cleared_at.is_(None))
+                )
+            )
+            .order_by(t.c.id)
+        )
+        rows = self._read("the charging settings", lambda conn: conn.execute(q).all())
+        mode: str | None = rows[0].mode if rows else None
+        one_off: OneOffTarget | None = None
+        weekly: dict[int, WeeklyTarget] = {}
+        for r in rows:
+            if r.kind == _ONE_OFF and r.by_at is not None:
+                one_off = OneOffTarget(r.by_at, r.energy_wh, r.created_at, r.created_by)
+            elif r.kind == _WEEKLY and r.weekday is not None and r.at_local:
+                at = time.fromisoformat(r.at_local)
+                weekly[r.weekday] = WeeklyTarget(r.weekday, at, r.energy_wh)
+        return CarSettings(
+            mode=ChargeMode(mode) if mode else None,
+            one_off=one_off,
+            weekly=tuple(weekly[d] for d in sorted(weekly)),
+        )
 
-        return self._guard("car_settings", read, CarSettings())
+    def _read(self, what: str, fn: Callable[[Connection], T]) -> T:
+        """A read of the car tables; a failure raises StoreError (counted), so that no caller
+        mistakes a database that did not answer for one without settings or sessions."""
+        try:
+            with self.engine.connect() as conn:
+                return fn(conn)
+        except SQLAlchemyError as exc:
+            self._count(what, exc)
+            raise StoreError(self.path, f"could not read {what} ({_cause(exc)})") from exc
 
     def set_car_mode(self, load: LoadId, mode: ChargeMode | None, by: str, at: datetime) -> None:
         def write() -> None:
@@ -140,9 +166,18 @@ class CarStore(StoreBase):
 
         self._owner_write("the weekly target", write)
 
-    # -- the sessions (tick time: never raise) --------------------------------------------
+    # -- the sessions ------------------------------------------------------------------------
 
     def save_session(self, session: ChargingSession) -> int:
+        """Insert (id None) or update the session; returns its id and sets `session.id`.
+
+        Called by the daemon during its ticks, so it never raises: like the tick log's
+        commands and samples, a failed write is logged, counted and dropped, and returns the
+        id the session had (0 for one never stored). Nothing is queued: the caller holds the
+        session and saves it whole again minutes later (an insert that failed is tried again
+        while `id` is None), so the row is at most that far behind. Its own short transaction,
+        not the tick's: a session is saved every few minutes, not every tick.
+        """
         values = _session_row(session)
 
         def write() -> int:
@@ -164,36 +199,31 @@ class CarStore(StoreBase):
     def car_sessions(
         self, load: LoadId | None = None, since: datetime | None = None, limit: int = 200
     ) -> list[ChargingSession]:
-        def read() -> list[ChargingSession]:
-            q = select(charging_sessions_table)
-            if load is not None:
-                q = q.where(charging_sessions_table.c.load == load.value)
-            if since is not None:
-                q = q.where(charging_sessions_table.c.started_at >= since)
-            q = q.order_by(
-                charging_sessions_table.c.started_at.desc(), charging_sessions_table.c.id.desc()
-            ).limit(max(1, min(limit, 100_000)))
-            with self.engine.connect() as conn:
-                return [_session(r) for r in conn.execute(q).all()]
-
-        return self._guard("car_sessions", read, [])
+        """Sessions started at or after `since`, newest first. Raises StoreError."""
+        q = select(charging_sessions_table)
+        if load is not None:
+            q = q.where(charging_sessions_table.c.load == load.value)
+        if since is not None:
+            q = q.where(charging_sessions_table.c.started_at >= since)
+        q = q.order_by(
+            charging_sessions_table.c.started_at.desc(), charging_sessions_table.c.id.desc()
+        ).limit(max(1, min(limit, 100_000)))
+        rows = self._read("the charging sessions", lambda conn: conn.execute(q).all())
+        return [_session(r) for r in rows]
 
     def open_session(self, load: LoadId) -> ChargingSession | None:
-        def read() -> ChargingSession | None:
-            q = (
-                select(charging_sessions_table)
-                .where(
-                    charging_sessions_table.c.load == load.value,
-                    charging_sessions_table.c.ended_at.is_(None),
-                )
-                .order_by(charging_sessions_table.c.id.desc())
-                .limit(1)
+        """The wallbox's newest session that has not ended. Raises StoreError."""
+        q = (
+            select(charging_sessions_table)
+            .where(
+                charging_sessions_table.c.load == load.value,
+                charging_sessions_table.c.ended_at.is_(None),
             )
-            with self.engine.connect() as conn:
-                row = conn.execute(q).first()
-            return _session(row) if row is not None else None
-
-        return self._guard("open_session", read, None)
+            .order_by(charging_sessions_table.c.id.desc())
+            .limit(1)
+        )
+        row = self._read("the open session", lambda conn: conn.execute(q).first())
+        return _session(row) if row is not None else None
 
 
 def _clear(conn: Any, load: LoadId, kind: str, weekday: int | None, at: datetime) -> None:

@@ -1,4 +1,5 @@
-"""`emsctl db upgrade|current|downgrade|check`, `emsctl history` and `emsctl stats`.
+"""`emsctl db upgrade|current|downgrade|check`, `emsctl history` and `emsctl stats` (the cars'
+charging sessions: `emsctl car WALLBOX sessions`, emsctl.cars.cli).
 
 The database is `store.path` of the config (`--config`), or `--db PATH`. With `--db` and no
 readable config file, the built-in defaults give the time zone and the loads' nominal power.
@@ -59,7 +60,13 @@ def register(sub: Any) -> None:
     common(p)
     p.set_defaults(func=_db_check)
 
-    p = sub.add_parser("history", help="what each load did and why, newest first")
+    p = sub.add_parser(
+        "history",
+        help="what each load did and why, newest first",
+        description="What each load did and why, newest first: its state changes and the "
+        "owner's overrides. The cars' charging sessions (energy, target, how each ended) are "
+        "listed by `emsctl car WALLBOX sessions`.",
+    )
     common(p)
     p.add_argument("--load", choices=[x.value for x in LoadId], help="only this load")
     p.add_argument(

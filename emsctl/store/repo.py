@@ -28,6 +28,16 @@ Start-up: restore_statuses(now, config=None, *, record=True) -> dict[LoadId, Loa
     samples(since, until=None) -> list[SampleRecord]          oldest first, for the chart
     commands(load=None, since=None, limit=100) -> list[CommandRecord]
     stats(days=7, config=None, now=None, load=None) -> list[DayStats]   see daystats.py
+Car charging (cars.py, emsctl.cars.port.CarStorePort): the owner's settings per wallbox,
+written by people (raise StoreError) and read by the daemon every tick in one query (raises
+StoreError; the daemon keeps what it last read):
+    car_settings(load) -> CarSettings                    mode (None: the config's), targets
+    set_car_mode(load, mode | None, by, at)
+    set_one_off_target(load, OneOffTarget | None, by, at)
+    set_weekly_target(load, weekday, WeeklyTarget | None, by, at)
+and the charging sessions: save_session(session) -> id (tick time: never raises),
+car_sessions(load=None, since=None, limit=200) newest first, open_session(load) (both raise
+StoreError).
 """
 
 from __future__ import annotations
@@ -46,8 +56,9 @@ from emsctl.store.ticklog import TickLog
 
 class Store(TickLog, Overrides, KeyValue, Reads, CarStore):
     """The daemon's, the UI's and the CLI's single door to the database: its parts
-    (ticklog.py, overrides.py, keyvalue.py, reads.py, cars.py) over one StoreBase (base.py: open,
-    reopen, temporary, close), each with the Protocol its users import (see __init__.py)."""
+    (ticklog.py, overrides.py, keyvalue.py, reads.py, cars.py) over one StoreBase (base.py:
+    open, reopen, temporary, close), each with the Protocol its users import (see
+    __init__.py)."""
 
     def restore_statuses(
         self, now: datetime, config: Config | None = None, *, record: bool = True

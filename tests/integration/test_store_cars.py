@@ -4,13 +4,14 @@ settings and sessions surviving a restart, and an old database upgraded with its
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 
+from emsctl.cars.keeper import CarKeeper
 from emsctl.cars.memory import MemoryCarStore
 from emsctl.cars.port import CarStorePort
 from emsctl.cars.types import (
@@ -21,7 +22,8 @@ from emsctl.cars.types import (
     TargetSource,
     WeeklyTarget,
 )
-from emsctl.model import ChargeMode, LoadId
+from emsctl.config import parse_config
+from emsctl.model import ChargeMode, LoadId, Snapshot
 from emsctl.store import Store, StoreError, migrate
 
 T0 = datetime(2026, 6, 1, 16, 0, tzinfo=UTC)
@@ -98,13 +100,94 @@ def test_sessions_are_saved_updated_and_listed_newest_first(store: CarStorePort)
 
 def test_settings_and_an_open_session_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "ems.db"
+    one = OneOffTarget(T0 + timedelta(hours=15), 10_000.0, T0, "cli")
+    weekly = WeeklyTarget(2, time(6, 45), 12_000.0)
     with Store.open(path) as s:
         s.set_car_mode(B, ChargeMode.NOW, "ui", T0)
+        s.set_one_off_target(B, one, "cli", T0)
+        s.set_weekly_target(B, 2, weekly, "cli", T0)
         s.save_session(_session(load=B, energy_wh=3_300.0, estimated=True))
     with Store.open(path) as s:
-        assert s.car_settings(B).mode is ChargeMode.NOW
+        assert s.car_settings(B) == CarSettings(ChargeMode.NOW, one, (weekly,))
         again = s.open_session(B)
         assert again is not None and again.energy_wh == 3_300.0 and again.estimated
+
+
+def test_the_settings_read_of_every_tick_is_one_query(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "ems.db") as s:
+        s.set_car_mode(A, ChargeMode.SOLAR, "ui", T0)
+        s.set_one_off_target(A, OneOffTarget(T0 + timedelta(hours=9), 5_000.0, T0), "ui", T0)
+        for day in range(5):
+            s.set_weekly_target(A, day, WeeklyTarget(day, time(7), 9_000.0), "cli", T0)
+            s.set_weekly_target(A, day, WeeklyTarget(day, time(7, 30), 9_500.0), "cli", T0)
+        statements: list[str] = []
+
+        def seen(conn: object, cur: object, sql: str, *rest: object) -> None:
+            if not sql.startswith("BEGIN"):
+                statements.append(sql)
+
+        event.listen(s.engine, "before_cursor_execute", seen)
+        got = s.car_settings(A)
+        assert len(statements) == 1, statements
+        assert got.mode is ChargeMode.SOLAR and got.one_off is not None
+        assert [(w.weekday, w.at) for w in got.weekly] == [(d, time(7, 30)) for d in range(5)]
+        statements.clear()
+        assert s.car_settings(B) == CarSettings()  # neither a settings row nor targets
+        assert len(statements) == 1
+
+
+def _break(path: Path, table: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute(f"DROP TABLE {table}")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "read"),
+    [
+        ("car_targets", lambda s: s.car_settings(A)),
+        ("charging_sessions", lambda s: s.car_sessions(A)),
+        ("charging_sessions", lambda s: s.open_session(A)),
+    ],
+)
+def test_a_read_that_fails_raises_instead_of_answering_nothing(
+    tmp_path: Path, table: str, read: Callable[[Store], object]
+) -> None:
+    """Empty settings would stand for the config's mode (an owner's "off" would charge), no
+    sessions for a wallbox that never charged: the caller must know the database failed."""
+    path = tmp_path / "ems.db"
+    Store.open(path).close()
+    _break(path, table)
+    with Store.open(path, migrate_to_head=False) as s:
+        with pytest.raises(StoreError, match="could not read"):
+            read(s)
+        assert s.failures == 1
+
+
+def test_a_session_that_cannot_be_saved_does_not_stop_the_tick(tmp_path: Path) -> None:
+    path = tmp_path / "ems.db"
+    Store.open(path).close()
+    _break(path, "charging_sessions")
+    with Store.open(path, migrate_to_head=False) as s:
+        session = _session()
+        assert s.save_session(session) == 0
+        assert session.id is None  # inserted again at its next save
+        assert (s.failures, s.failures_by_op["save_session"]) == (1, 1)
+
+
+def test_the_daemon_keeps_the_owners_mode_through_a_failed_read(tmp_path: Path) -> None:
+    path = tmp_path / "ems.db"
+    cfg = parse_config({"loads": {"wb_a": {"device": {"type": "sim"}}, "wb_b": {"enabled": False}}})
+    with Store.open(path) as s:
+        s.set_car_mode(A, ChargeMode.OFF, "ui", T0)
+        keeper = CarKeeper(cfg, s, T0)
+        snap = Snapshot(at=T0, grid_w=-3000.0, soc_pct=80.0, pv_w=5000.0)
+        assert keeper.plans(T0, snap, {})[A].mode is ChargeMode.OFF
+        _break(path, "car_targets")
+        later = T0 + timedelta(minutes=1)
+        assert keeper.plans(later, snap, {})[A].mode is ChargeMode.OFF
+        assert s.failures_by_op["the charging settings"] == 1
 
 
 def test_an_owners_setting_that_cannot_be_stored_raises(tmp_path: Path) -> None:

@@ -102,7 +102,11 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> list[list[dict[str, str
 
 
 def test_the_section_has_the_promised_queries() -> None:
-    assert len(database_queries()) == 10
+    assert len(database_queries()) == 11
+    cars = DOC.read_text(encoding="utf-8").split("\n### Charging sessions and targets\n", 1)[1]
+    cars = cars.split("\n## ", 1)[0]
+    assert len(re.findall(r"```sql\n", cars)) == 4
+    assert "emsctl car wb_a target --by 07:00 --kwh 15" in cars
 
 
 def test_when_did_wb_a_run_lists_its_starts_and_stops(answers) -> None:  # type: ignore[no-untyped-def]
@@ -162,8 +166,14 @@ def test_car_energy_per_week(answers) -> None:  # type: ignore[no-untyped-def]
     assert kwh == {"wb_a": 9.0, "wb_b": 6.0}
 
 
+def test_estimated_against_metered(answers) -> None:  # type: ignore[no-untyped-def]
+    assert [
+        (r["load"], r["energy"], r["sessions"], r["kwh"], r["draws_not_a_car"]) for r in answers[9]
+    ] == [("wb_a", "metered", "1", "9.0", "0"), ("wb_b", "estimated", "1", "6.0", "1")]
+
+
 def test_targets_in_force(answers) -> None:  # type: ignore[no-untyped-def]
-    rows = {(r["load"], r["kind"]): r for r in answers[9]}
+    rows = {(r["load"], r["kind"]): r for r in answers[10]}
     assert rows[("wb_b", "weekly")]["day_or_time"] == "Fri"
     assert rows[("wb_b", "weekly")]["at_local"] == "06:45"
     assert rows[("wb_a", "one-off")]["kwh"] == "12.0"

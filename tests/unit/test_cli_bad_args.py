@@ -134,6 +134,46 @@ CASES: list[Case] = [
     case("car", "wb_b", "weekly", "mo", "--at", "07:00", says="days are mon, tue"),
     case("car", "wb_b", "weekly", "mon", "--db", "{tmp}/ems.db", says="give --at HH:MM"),
     case("car", "wb_b", "sessions", "--days", "0", says="between 1 and 3650"),
+    case("car", "wb_a", "show", "--db", "{tmp}/missing.db", says="does not exist"),
+    case("car", "wb_a", "mode", "off", "--db", "{tmp}/other.db", says="not an EMS one"),
+    case(
+        "car",
+        "wb_b",
+        "mode",
+        "now",
+        "--config",
+        "{tmp}/nocharge.yaml",
+        says="wb_b does not charge by target: set loads.wb_b.charging.enabled",
+        process=True,
+    ),
+    case("car", "wb_a", "target", "--by", "7h", "--kwh", "3", says="'7h': expected a time"),
+    case("car", "wb_a", "target", "--by", "07:00", "--percent", "0", says="more than 0"),
+    case("car", "wb_a", "target", "--by", "07:00", "--kwh", "nan", says="at most 300"),
+    case(
+        "car",
+        "wb_a",
+        "target",
+        "--db",
+        "{tmp}/ems.db",
+        "--clear",
+        "--kwh",
+        "3",
+        says="--clear takes no --kwh",
+    ),
+    case("car", "wb_b", "weekly", "mon", "--at", "7.30", says="'7.30': expected a time"),
+    case("car", "wb_b", "weekly", "sunday", "--at", "07:00", says="'sunday': days are mon"),
+    case(
+        "car",
+        "wb_b",
+        "weekly",
+        "sat",
+        "--db",
+        "{tmp}/ems.db",
+        "--clear",
+        "--at",
+        "07:00",
+        says="--clear takes no --at",
+    ),
     case("history", says=NO_CONFIG),
     case("history", "--db", "{tmp}/ems.db", "--since", "yesterday-ish", says="expected e.g. 2d"),
     case("history", "--db", "{tmp}/ems.db", "--until", "2026-13-45", says="expected e.g. 2d"),
@@ -312,6 +352,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, held_port: int) -> Path:
         f"credentials_file: '{tmp}/nocreds.env'}}\n"
     )
     (tmp / "notes.db").write_text("shopping list\n")
+    (tmp / "nocharge.yaml").write_text(plain + "loads:\n  wb_b:\n    charging: {enabled: false}\n")
     # A web UI key that is too short, cannot be read (a directory), is not text.
     for name in ("shortkey", "dirkey", "binkey"):
         (tmp / name).mkdir()
