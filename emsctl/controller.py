@@ -27,7 +27,7 @@ from emsctl.adapters.base import (
 )
 from emsctl.cars.keeper import CarKeeper
 from emsctl.cars.port import CarStorePort
-from emsctl.cars.types import OneOffTarget, WeeklyTarget
+from emsctl.cars.types import MAX_TARGET_KWH, OneOffTarget, WeeklyTarget
 from emsctl.config import Config
 from emsctl.model import (
     OUTPUT_ON,
@@ -574,10 +574,6 @@ class Controller:
 
     def close(self) -> None:
         close_devices(self.devices)
-
-
-#: The most energy a target may ask for (kWh): more is a typo.
-MAX_TARGET_KWH = 300.0
 
 
 def check_energy(energy_wh: float | None) -> None:

@@ -16,7 +16,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 
 from emsctl.cars.plan import next_at
-from emsctl.cars.types import WEEKDAYS, TargetSource
+from emsctl.cars.types import MAX_TARGET_KWH, WEEKDAYS, TargetSource
 from emsctl.model import ChargeMode, LoadId
 from emsctl.status import CarSettingError, CarView
 from emsctl.store.db import StoreError
@@ -41,7 +41,6 @@ SOURCE_LABELS: dict[str, str] = {
     TargetSource.DEFAULT: "default",
 }
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-MAX_KWH = 300.0
 
 
 class CarRejected(ValueError):
@@ -201,8 +200,8 @@ def energy_wh(ctx: UiContext, load: LoadId, kwh: object, percent: object) -> flo
             raise CarRejected(f"percent {percent!r}: more than 0 and at most 100")
         return battery.battery_kwh * p * 10.0
     value = _number("kWh", kwh)
-    if not 0 < value <= MAX_KWH:
-        raise CarRejected(f"kWh {kwh!r}: more than 0 and at most {MAX_KWH:g}")
+    if not 0 < value <= MAX_TARGET_KWH:
+        raise CarRejected(f"kWh {kwh!r}: more than 0 and at most {MAX_TARGET_KWH:g}")
     return value * 1000.0
 
 

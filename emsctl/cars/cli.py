@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from emsctl import clock, units
 from emsctl.cars.habits import learned_text
 from emsctl.cars.plan import next_at
-from emsctl.cars.types import WEEKDAYS, ChargingSession, OneOffTarget, SessionEnd, WeeklyTarget
+from emsctl.cars.types import (
+    MAX_TARGET_KWH,
+    WEEKDAYS,
+    ChargingSession,
+    OneOffTarget,
+    SessionEnd,
+    WeeklyTarget,
+)
 from emsctl.config import CarCharging, Config
 from emsctl.model import ChargeMode, LoadId
 
@@ -119,8 +126,8 @@ def _kwh(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of kWh") from None
-    if not 0 < v <= 300:
-        raise argparse.ArgumentTypeError(f"{text}: more than 0 and at most 300 kWh")
+    if not 0 < v <= MAX_TARGET_KWH:
+        raise argparse.ArgumentTypeError(f"{text}: more than 0 and at most {MAX_TARGET_KWH:g} kWh")
     return v
 
 

@@ -9,6 +9,10 @@ from enum import StrEnum
 
 from emsctl.model import ChargeMode, LoadId
 
+#: The most energy a target may ask for (kWh): more is a typo (the UI, the API, the CLI and
+#: the controller all hold to it).
+MAX_TARGET_KWH = 300.0
+
 #: Monday first, as datetime.weekday() counts.
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
