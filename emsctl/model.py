@@ -251,10 +251,22 @@ class LoadStatus:
 
 @dataclass(frozen=True, slots=True)
 class Forecast:
-    """The strategic layer's input: PV still expected today, from a cached forecast."""
+    """The strategic layer's input: PV still expected today, from a cached forecast.
+
+    `slot_wh` is the forecast's shape for the planner: the PV energy expected in each
+    FORECAST_SLOT_S slot from `slots_start` (a slot boundary, UTC) on, as far ahead as the
+    source reaches (today and tomorrow for forecast.solar). Empty when the source gives no
+    shape; then the planner has nothing to plan with and the rules act alone.
+    """
 
     fetched_at: datetime
     remaining_today_wh: float
+    slots_start: datetime | None = None
+    slot_wh: tuple[float, ...] = ()
+
+
+#: Length of one forecast and plan slot, seconds.
+FORECAST_SLOT_S = 900
 
 
 @dataclass(frozen=True, slots=True)
