@@ -208,6 +208,8 @@ class LoadConfig(Strict):
     phase: Phase | None = None
     #: Where the load's own power comes from: its device's meter, the compressor, or nowhere.
     power_source: Literal["meter", "compressor", "none"] = "none"
+    #: Rule 18: at most this many starts by the rules per local day (None: no limit).
+    max_starts_per_day: Annotated[int, Field(ge=1, le=96)] | None = None
     device: DeviceConfig = DeviceConfig()
 
     @property
@@ -251,6 +253,7 @@ class LoadConfig(Strict):
 
 
 class _HeatPumpLoad(LoadConfig):
+    max_starts_per_day: Annotated[int, Field(ge=1, le=96)] | None = 4
     max_outdoor_c: float | None = None
     idle_release: IdleRelease = IdleRelease()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 
@@ -139,6 +139,7 @@ class ReasonCode(StrEnum):
     TARGET_MET = "target_met"  # rule 17: the target's energy is delivered
     AWAITING_CAR = "awaiting_car"  # rule 17: no car seen, the relay stays on to see one come
     CAR_HELD = "car_held"  # rule 17: a car came and need not charge now: held at once
+    MAX_STARTS = "max_starts"  # rule 18: the load started max_starts_per_day times today
 
 
 class Release(StrEnum):
@@ -247,6 +248,13 @@ class LoadStatus:
     override: Override | None = None
     #: A wallbox's charging plan for this tick (None: no plan, the window rules alone).
     plan: CarPlan | None = None
+    #: The rules' starts (event start) on `starts_day`, a local day (rule 18).
+    starts_today: int = 0
+    starts_day: date | None = None
+
+    def starts_on(self, day: date) -> int:
+        """The rules' starts on local `day` (0 when the count belongs to another day)."""
+        return self.starts_today if self.starts_day == day else 0
 
 
 @dataclass(frozen=True, slots=True)

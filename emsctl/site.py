@@ -306,7 +306,16 @@ class Site:
             measurements={k: getattr(snap, k) for k in _KEY_MEASUREMENTS},
         )
         self._pending.append(t)
+        if event == Event.START.value:
+            self._count_start(load, now)
         log.info("%s: %s -> %s (%s): %s", load.value, source, target, event, "; ".join(t.reasons))
+
+    def _count_start(self, load: LoadId, now: datetime) -> None:
+        """Rule 18: one more start by the rules on the local day of `now`."""
+        record = self._records[load]
+        day = now.astimezone(self.config.control.tz).date()
+        record.starts_today = record.starts_on(day) + 1
+        record.starts_day = day
 
     def _flush(self) -> list[Transition]:
         out, self._pending = self._pending, []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 from emsctl import units
 from emsctl.config import Config, LoadConfig
@@ -108,6 +108,8 @@ class Facts:
     now: datetime
     #: `now` as local time of day (control.timezone), for the car charging windows.
     local: time
+    #: The local day of `now`, for the starts per day (rule 18).
+    today: date
     watch: Mapping[str, datetime]
     order: list[LoadId]
     fresh: bool
@@ -231,7 +233,8 @@ def read_facts(
     """The tick's facts: data freshness (rule 13), the brake (rules 6, 16), the surplus, the
     forecast's shift (rule 14) and whether the last switch still settles (rule 4)."""
     c = config.control
-    local = now.astimezone(c.tz).time()
+    local_now = now.astimezone(c.tz)
+    local = local_now.time()
     must = musts(loads, config, now, local, watch)
     new_watch = update_watch(snapshot, loads, config, now, must, watch)
     soc = snapshot.soc_pct
@@ -260,6 +263,7 @@ def read_facts(
         config=config,
         now=now,
         local=local,
+        today=local_now.date(),
         watch=new_watch,
         must=must,
         order=config.enabled_loads(),

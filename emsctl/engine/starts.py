@@ -1,4 +1,4 @@
-"""Pass: may each load that is off (or arming) start? Rules 1, 2, 6, 7, 8, 9, 13, 15 and 17,
+"""Pass: may each load that is off (or arming) start? Rules 1, 2, 6, 7, 8, 9, 13, 15, 17, 18,
 and the on-delay that makes a start a candidate for the tick's start slot (rules 3, 4)."""
 
 from __future__ import annotations
@@ -81,18 +81,29 @@ def _held_back(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> li
         add(ReasonCode.OUTDOOR_UNKNOWN, "outdoor temperature unknown")
     elif limit is not None and outdoor is not None and outdoor > limit:
         add(ReasonCode.OUTDOOR_LIMIT, f"outdoor {outdoor:.1f}°C > {limit:g}°C")
-    if not st.reading.available:
-        add(ReasonCode.UNAVAILABLE, st.reading.error or "device unavailable")
-    elif not st.reading.reachable:
-        add(ReasonCode.UNREACHABLE, f"device unreachable: {st.reading.error or 'no reading'}")
-    off_for = elapsed(st.off_since, facts.now)
-    if cfg.min_off_s > 0 and st.off_since is not None and off_for < cfg.min_off_s:
-        add(
-            ReasonCode.MIN_OFF,
-            f"off for {units.duration(off_for)} < min_off {units.duration(cfg.min_off_s)}",
-        )
+    why.extend(_device_and_timers(j, facts, must is not None))
     for peer in exclusion.peers_on(load, js, facts, exempt_peers=True):
         add(ReasonCode.EXCLUSION, f"exclusive with {peer.value}, which is running")
+    return why
+
+
+def _device_and_timers(j: Judgement, facts: Facts, must: bool) -> list[Reason]:
+    """The device's reachability, the minimum off time (rule 5) and the starts per day (18)."""
+    st, cfg = j.status, j.cfg
+    why: list[Reason] = []
+    if not st.reading.available:
+        why.append((ReasonCode.UNAVAILABLE, st.reading.error or "device unavailable"))
+    elif not st.reading.reachable:
+        error = st.reading.error or "no reading"
+        why.append((ReasonCode.UNREACHABLE, f"device unreachable: {error}"))
+    off_for = elapsed(st.off_since, facts.now)
+    if cfg.min_off_s > 0 and st.off_since is not None and off_for < cfg.min_off_s:
+        text = f"off for {units.duration(off_for)} < min_off {units.duration(cfg.min_off_s)}"
+        why.append((ReasonCode.MIN_OFF, text))
+    most = cfg.max_starts_per_day
+    starts = st.starts_on(facts.today)
+    if most is not None and not must and starts >= most:
+        why.append((ReasonCode.MAX_STARTS, f"started {starts} times today (max {most})"))
     return why
 
 

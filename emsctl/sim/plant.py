@@ -42,12 +42,15 @@ class LoadTally:
     exempt: bool = False
     on_since: int = 0
     cycles_min: list[int] = field(default_factory=list)
+    #: The minute of each switch-on (for the switch-ons per day).
+    on_minutes: list[int] = field(default_factory=list)
 
     def edge(self, on: bool, minute: int) -> None:
         """The output changed at the start of `minute`."""
         if on:
             self.switch_ons += 1
             self.on_since = minute
+            self.on_minutes.append(minute)
         else:
             ran = minute - self.on_since
             self.cycles_min.append(ran)

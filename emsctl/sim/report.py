@@ -5,8 +5,10 @@ and their side-by-side presentation; definitions in docs/simulator.md.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from emsctl.config import TariffConfig
@@ -26,6 +28,8 @@ class LoadKpi:
     #: Cycles shorter than the minimum runtime that ended by an early release or the brake
     #: (which the rules allow; not counted in short_cycles).
     released_early: int = 0
+    #: The most switch-ons on one local day (rule 18's max_starts_per_day bounds the rules').
+    max_switch_ons_per_day: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,14 @@ class Kpis:
         return asdict(self)
 
 
+def _most_in_a_day(minutes: list[int], plant: Plant) -> int:
+    """The most of these scenario minutes that fall on one local day."""
+    tz = plant.config.control.tz
+    start = plant.scenario.start
+    days = Counter((start + timedelta(minutes=m)).astimezone(tz).date() for m in minutes)
+    return max(days.values(), default=0)
+
+
 def kpis(plant: Plant, tariff: TariffConfig) -> Kpis:
     """The KPIs of a plant after its run."""
     t = plant.totals
@@ -112,6 +124,7 @@ def kpis(plant: Plant, tariff: TariffConfig) -> Kpis:
             switch_ons=tally.switch_ons,
             short_cycles=tally.short_cycles,
             released_early=tally.released_early,
+            max_switch_ons_per_day=_most_in_a_day(tally.on_minutes, plant),
         )
         for load, tally in plant.tallies.items()
     }
@@ -213,6 +226,7 @@ _LOAD_ROWS: tuple[tuple[str, str, str], ...] = (
     ("runtime h", "runtime_h", "{:,.1f}"),
     ("energy kWh", "energy_kwh", "{:,.1f}"),
     ("switch-ons", "switch_ons", "{:,d}"),
+    ("  most in one day", "max_switch_ons_per_day", "{:,d}"),
     ("cycles < min runtime", "short_cycles", "{:,d}"),
     ("  ended early by a release", "released_early", "{:,d}"),
 )

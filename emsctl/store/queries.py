@@ -267,3 +267,15 @@ def run_edge(
         params,
     ).scalar_one_or_none()
     return from_db_time(value)
+
+
+def starts_since(conn: Connection, load: str, since: datetime) -> int:
+    """How often the rules started the load (event start) at or after `since` (rule 18)."""
+    value = conn.execute(
+        text(
+            "SELECT count(*) FROM transitions "
+            "WHERE load = :load AND event = 'start' AND at >= :since"
+        ),
+        {"load": load, "since": db_time(since)},
+    ).scalar_one()
+    return int(value)

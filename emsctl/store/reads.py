@@ -159,6 +159,11 @@ class Reads(StoreBase):
                 ).all()
             )
 
+    def _starts_since(self, load: str, since: datetime) -> int:
+        """The rules' starts of the load from `since` on (rule 18's count after a restart)."""
+        with self.engine.connect() as conn:
+            return queries.starts_since(conn, load, since)
+
     def _run_edge(self, load: str, *, start: bool) -> datetime | None:
         """When the load's latest run began (start) or ended, as the machines count runs."""
         with self.engine.connect() as conn:

@@ -12,6 +12,7 @@ Rules (a restart must neither restart a minimum runtime nor revive what ended me
   the daemon was down, so the EMS re-asserts the output rather than calling the difference a
   person's doing.
 - every active owner override is attached (`override`), also to loads without transitions.
+- the rules' starts since local midnight are counted again (rule 18's max_starts_per_day).
 Each such change is returned as a Transition with event "restore" so the history says why.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from emsctl.config import Config
@@ -59,6 +60,9 @@ def restore(
 
     statuses: dict[LoadId, LoadStatus] = {}
     changes: list[Transition] = []
+    tz = config.control.tz if config is not None else UTC
+    today = now.astimezone(tz).date()
+    midnight = datetime.combine(today, time(0), tzinfo=tz).astimezone(UTC)
     for load in LoadId:
         row = last.get(str(load))
         override = owner.get(load)
@@ -76,6 +80,9 @@ def restore(
             )
             state = State.OFF
         status, why = _one(store, load, state, row, now, config, override, detected_until)
+        # Rule 18 counts the day's starts; a restart must not give a load a fresh budget.
+        status.starts_today = store._starts_since(str(load), midnight)
+        status.starts_day = today
         statuses[load] = status
         if why is not None:
             changes.append(

@@ -60,8 +60,14 @@ CONFIGS = {
     "quick": make_config(
         {
             "control": {"settle_s": 60, "failsafe_after_s": 180, "manual_hold_s": 600},
+            # One start a day for every load: rule 18 binds within a short play.
             "loads": {
-                name: {"on_delay_s": 60, "off_delay_s": 60, "min_on_s": 120}
+                name: {
+                    "on_delay_s": 60,
+                    "off_delay_s": 60,
+                    "min_on_s": 120,
+                    "max_starts_per_day": 1,
+                }
                 for name in ("sg_ready", "dhw", "wb_a", "wb_b")
             },
         }
@@ -306,6 +312,11 @@ def check_tick(
         if t.event in ("arm", "start"):
             assert fresh, t
             assert verdicts[t.load].start_ok
+        # Rule 18: the rules never start a load more often in a day than its maximum.
+        most = lc.max_starts_per_day
+        if t.event == "start" and most is not None:
+            day = now.astimezone(c.tz).date()
+            assert post[t.load].starts_on(day) == before.starts_on(day) + 1 <= most, t
         # Nothing leaves `on` before its minimum runtime except brake, early release, a person.
         if before.state in EMS_RUNNING and t.target not in OUTPUT_ON:
             ran = (now - (before.on_since or before.since)).total_seconds()
@@ -392,6 +403,7 @@ TEXTS: dict[ReasonCode, str] = {
     r"(\w{3} )?\d\d:\d\d",
     ReasonCode.AWAITING_CAR: r"no car seen: the relay stays on to see one come",
     ReasonCode.CAR_HELD: r"a car came: held, it need not charge now",
+    ReasonCode.MAX_STARTS: r"started \d+ times today \(max \d+\)",
     ReasonCode.TARGET_MET: r"target (\w{3} )?\d\d:\d\d( \(.+\))? met: surplus only",
 }
 

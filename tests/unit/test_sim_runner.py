@@ -286,3 +286,19 @@ def test_wallboxes_charging_all_day_keep_their_relays_on_through_skipped_ticks()
     # As much car energy as charging from plug-in without EMS (the day ends mid-session).
     base = run_baseline(scn, cfg)
     assert run.kpis.car_delivered_kwh == pytest.approx(base.kpis.car_delivered_kwh, abs=0.01)
+
+
+def test_the_report_gives_each_loads_most_switch_ons_in_one_local_day() -> None:
+    # Without EMS the wallbox follows the plug: car B comes three times on the first local day
+    # (Berlin) and once on the second; 23:30 UTC on day one is already day two in Berlin.
+    start = datetime(2026, 3, 20, 0, 0, tzinfo=UTC)
+    visits = [(6 * 60, 30), (10 * 60, 30), (14 * 60, 30), (23 * 60 + 30, 20)]
+
+    def row(i: int) -> dict[str, float]:
+        plugged = any(a <= i < a + n for a, n in visits)
+        return {"car_b_plugged": 1.0 if plugged else 0.0, "outdoor_c": 10.0}
+
+    scn = read_scenario_text(scenario_csv(2 * 1440, row, start))
+    kpi = run_baseline(scn, default_config()).kpis.loads[LoadId.WB_B.value]
+    assert kpi.switch_ons == 4
+    assert kpi.max_switch_ons_per_day == 3
