@@ -820,6 +820,37 @@ class SimConfig(Strict):
     owner: Literal["none", "plans"] = "none"
 
 
+class PlannerConfig(Strict):
+    """Rule 19: the day-ahead plan (emsctl/planner, docs/decision-logic.md)."""
+
+    enabled: bool = False
+    #: How far ahead a plan looks (as far as the forecast reaches, at most this).
+    horizon_h: float = Field(36, ge=6, le=48)
+    #: A new plan at least this often (and when the forecast or a load's state changes).
+    every_s: float = Field(900, ge=60, le=3600)
+    #: A plan older than this is stale: the rules act alone.
+    stale_s: float = Field(2700, ge=300)
+    #: A planned load starts once the surplus gives this share of its nominal power.
+    start_fraction: float = Field(0.25, ge=0, le=1)
+    #: A block is planned only where the plan expects this share of its energy to be spare.
+    min_spare: float = Field(0.7, gt=0, le=1)
+    #: At or above this SOC the battery is full for the plan's hold: the rules act alone.
+    full_soc_pct: Percent = 95
+    #: Blocks a load gets planned per day at most (within its max_starts_per_day).
+    blocks_per_day: dict[LoadId, Annotated[int, Field(ge=0, le=24)]] = {
+        LoadId.SG_READY: 2,
+        LoadId.DHW: 1,
+    }
+    #: The inverter's AC limit and the battery, as the plan models them.
+    inverter_ac_w: Watts = 4600
+    battery_reserve_wh: Watts = 800
+    battery_max_charge_w: Watts = 4000
+    battery_max_discharge_w: Watts = 4000
+    battery_efficiency: float = Field(0.95, gt=0, le=1)
+    #: Before a house-load profile is learned: this flat consumption.
+    default_load_w: Watts = 600
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -834,6 +865,7 @@ class Config(Strict):
     metrics: MetricsConfig = MetricsConfig()
     tariff: TariffConfig = TariffConfig()
     plausibility: PlausibilityConfig = PlausibilityConfig()
+    planner: PlannerConfig = PlannerConfig()
     sim: SimConfig = SimConfig()
 
     @model_validator(mode="after")

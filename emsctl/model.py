@@ -140,6 +140,8 @@ class ReasonCode(StrEnum):
     AWAITING_CAR = "awaiting_car"  # rule 17: no car seen, the relay stays on to see one come
     CAR_HELD = "car_held"  # rule 17: a car came and need not charge now: held at once
     MAX_STARTS = "max_starts"  # rule 18: the load started max_starts_per_day times today
+    PLANNED = "planned"  # rule 19: the plan has the load on now: it starts on less surplus
+    PLAN_HOLD = "plan_hold"  # rule 19: the plan keeps the surplus for the battery: no start
 
 
 class Release(StrEnum):
@@ -222,6 +224,24 @@ class CarPlan:
     sun_ahead: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class PlanWord:
+    """What the day-ahead plan says of one load at one tick (rule 19; emsctl.planner makes it).
+
+    `on`: the current slot is planned on, so the load may start on `start_w` of surplus (less
+    than its ordinary threshold) and keep running while the surplus covers all but
+    `tolerated_w` of it. `hold`: the current slot is not planned and the energy now is not
+    spare by the plan (the battery needs it), so the load waits. `text` is the plan's reason
+    for a person ("planned 11:00-13:30: battery full by 12:15 anyway").
+    """
+
+    on: bool
+    hold: bool
+    start_w: float
+    tolerated_w: float
+    text: str
+
+
 @dataclass(slots=True)
 class LoadStatus:
     """The one record of a load: its machine's state and timers, the owner's override and the
@@ -248,6 +268,8 @@ class LoadStatus:
     override: Override | None = None
     #: A wallbox's charging plan for this tick (None: no plan, the window rules alone).
     plan: CarPlan | None = None
+    #: The day-ahead plan's word on this load for this tick (None: no plan, the rules alone).
+    planned: PlanWord | None = None
     #: The rules' starts (event start) on `starts_day`, a local day (rule 18).
     starts_today: int = 0
     starts_day: date | None = None

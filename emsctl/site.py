@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Protocol
 
@@ -32,6 +32,7 @@ from emsctl.model import (
     LoadStatus,
     Mode,
     Override,
+    PlanWord,
     Snapshot,
     State,
     Transition,
@@ -73,6 +74,8 @@ class LoadFacts(Protocol):
 
     @property
     def plan(self) -> CarPlan | None: ...
+
+    def starts_on(self, day: date) -> int: ...
 
 
 class Site:
@@ -160,13 +163,17 @@ class Site:
         readings: Mapping[LoadId, LoadReading],
         now: datetime,
         plans: Mapping[LoadId, CarPlan] | None = None,
+        planned: Mapping[LoadId, PlanWord] | None = None,
     ) -> TickResult:
         """Evaluate, step the machines, and say which outputs must change. `plans`: the
-        wallboxes' charging plans for this tick (rule 17; emsctl.cars.keeper makes them)."""
+        wallboxes' charging plans for this tick (rule 17; emsctl.cars.keeper makes them);
+        `planned`: the day-ahead plan's word on each load (rule 19; emsctl.planner)."""
         self._snapshot = snapshot
         plans = plans or {}
+        planned = planned or {}
         for load, model in self._records.items():
             model.plan = plans.get(load)
+            model.planned = planned.get(load)
             reading = readings.get(load, UNKNOWN_READING)
             if self.dry_run and reading.relay_on is not None:
                 # Nothing is switched in a dry run: pretend the device follows our commands.

@@ -82,7 +82,12 @@ def running_budget(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
         # while running is max_import_w.
         phase = phase_or_note(load, j.cfg, facts)
         avail = budget if phase is None else min(budget, phase + own)
-        if avail - own >= -j.cfg.max_import_w:
+        tolerated = j.cfg.max_import_w
+        word = j.status.planned
+        if word is not None and word.on and word.tolerated_w > tolerated:
+            # Rule 19: a planned run goes on while the surplus gives its planned start share.
+            tolerated = word.tolerated_w
+        if avail - own >= -tolerated:
             budget -= own
             j.add(ReasonCode.SURPLUS, f"surplus covers the load ({units.power(own)})")
         else:
@@ -91,7 +96,7 @@ def running_budget(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
             j.add(
                 ReasonCode.NO_SURPLUS,
                 f"{label} {units.power(avail)} < load {units.power(own)} - tolerated import "
-                f"{units.power(j.cfg.max_import_w)}",
+                f"{units.power(tolerated)}",
             )
     # What is left for loads that want to start is the surplus measured now: the power of a
     # running load that is leaving is not free until it has left (no start on it).

@@ -26,7 +26,7 @@ def judge_starts(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
         if not why and budget is not None:
             phase = phase_or_note(load, j.cfg, facts)
             avail = budget if phase is None else min(budget, phase)
-            need = j.cfg.start_threshold_w
+            need = _threshold(j)
             if must is not None:
                 j.add(must.code, must.text)
             elif avail < need:
@@ -38,10 +38,19 @@ def judge_starts(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
             continue
         j.start_ok = True
         if budget is not None and must is None:
-            need = j.cfg.start_threshold_w
+            need = _threshold(j)
             j.add(ReasonCode.SURPLUS, f"surplus {units.power(budget)} >= start {units.power(need)}")
             budget -= need
         _on_delay(j, facts)
+
+
+def _threshold(j: Judgement) -> float:
+    """Rule 2's start threshold, or rule 19's lower one in a slot the plan has the load on."""
+    need = j.cfg.start_threshold_w
+    word = j.status.planned
+    if word is not None and word.on and word.start_w < need:
+        return word.start_w
+    return need
 
 
 def _held_back(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> list[Reason]:
@@ -84,6 +93,12 @@ def _held_back(load: LoadId, js: Mapping[LoadId, Judgement], facts: Facts) -> li
     why.extend(_device_and_timers(j, facts, must is not None))
     for peer in exclusion.peers_on(load, js, facts, exempt_peers=True):
         add(ReasonCode.EXCLUSION, f"exclusive with {peer.value}, which is running")
+    word = st.planned
+    if word is not None and must is None:
+        if word.on:
+            j.add(ReasonCode.PLANNED, word.text)
+        elif word.hold and (soc is None or soc < facts.config.planner.full_soc_pct):
+            add(ReasonCode.PLAN_HOLD, word.text)
     return why
 
 

@@ -11,7 +11,7 @@ import random
 from array import array
 from collections import deque
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from typing import Final
 
@@ -232,6 +232,7 @@ class SimForecast:
         self._cum = array("d", [0.0, *accumulate(w / 60.0 for w in scenario.values["pv_w"])])
         self._fetched: datetime | None = None
         self._midnight_index = -1  # index of the next local midnight after _fetched
+        self._slot_cache: tuple[datetime, datetime, tuple[float, ...]] | None = None
 
     def next_lap(self, shift: timedelta) -> None:
         """The scenario's days start again `shift` later (the demo loops): forecast anew."""
@@ -260,7 +261,36 @@ class SimForecast:
         remaining = cum[self._midnight_index] - cum[i]
         if self.error > 0:
             remaining *= self.factor(now.astimezone(self.tz).date())
-        return Forecast(fetched_at=self._fetched, remaining_today_wh=remaining)
+        start, slots = self._slots(self._fetched)
+        return Forecast(
+            fetched_at=self._fetched,
+            remaining_today_wh=remaining,
+            slots_start=start,
+            slot_wh=slots,
+        )
+
+    def _slots(self, fetched: datetime) -> tuple[datetime, tuple[float, ...]]:
+        """The PV per 15-minute slot from the fetch's slot to the end of the next local day,
+        each local day's slots off by that day's factor; made once per fetch."""
+        if self._slot_cache is not None and self._slot_cache[0] == fetched:
+            return self._slot_cache[1], self._slot_cache[2]
+        ts = int(fetched.timestamp())
+        start = datetime.fromtimestamp(ts - ts % 900, tz=UTC)
+        local = fetched.astimezone(self.tz)
+        end_day = (local + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+        cum = self._cum
+        out: list[float] = []
+        at = start
+        while at < end_day:
+            a, b = self._index(at), self._index(at + timedelta(minutes=15))
+            wh = cum[b] - cum[a]
+            if self.error > 0:
+                wh *= self.factor(at.astimezone(self.tz).date())
+            out.append(wh)
+            at += timedelta(minutes=15)
+        slots = tuple(out)
+        self._slot_cache = (fetched, start, slots)
+        return start, slots
 
     def factor(self, day: date) -> float:
         """The forecast's error on `day`: seeded by the day itself, so it does not depend on

@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 
 from emsctl.adapters.base import AdapterError
@@ -19,7 +19,17 @@ from emsctl.cars.types import OneOffTarget
 from emsctl.config import Config, LoadConfig, WallboxConfig
 from emsctl.engine import effective_gate, forecast_shift
 from emsctl.engine.facts import due_key
-from emsctl.model import ChargeMode, Forecast, LoadId, LoadReading, Snapshot, State, Transition
+from emsctl.model import (
+    ChargeMode,
+    Forecast,
+    LoadId,
+    LoadReading,
+    PlanWord,
+    Snapshot,
+    State,
+    Transition,
+)
+from emsctl.planner.driver import Planner
 from emsctl.sim.adapters import V_BAT, V_COMP, V_GRID, V_OUT, V_PV, V_SOC, SimHouse, SimRelay
 from emsctl.sim.plant import BUFFER, DHW, Plant
 from emsctl.sim.report import Kpis, Report, kpis
@@ -197,6 +207,8 @@ class QuietTicks:
         self.car_loads: frozenset[LoadId] = frozenset()
         self.car_quiet: Callable[[LoadId], str] = lambda load: ""
         self._due_keys = frozenset(due_key(load) for load in config.enabled_loads())
+        #: The plan's word on each load this tick (rule 19): a planned load starts on less.
+        self.words: Mapping[LoadId, PlanWord] = {}
 
     def _charges_on(self, load: LoadId, m: LoadFacts, braked: bool, now: datetime) -> bool:
         """Whether a wallbox charging for its target (or in mode now) goes on through the
@@ -306,7 +318,11 @@ class QuietTicks:
                     minute = self._local_minute(now)
                 if window[minute]:
                     return False
-            if surplus < cfg.start_threshold_w:
+            threshold = cfg.start_threshold_w
+            word = self.words.get(load)
+            if word is not None and word.on:
+                threshold = min(threshold, word.start_w)
+            if surplus < threshold:
                 continue
             if shift < 0:
                 snap = self.made = snapshot()
@@ -374,6 +390,7 @@ def run_ems(
 
         quiet.car_quiet = check_car
     every = tick_minutes(config)
+    planning = _Planning(config, site, house) if config.planner.enabled else None
     visible = house.collector.visible
     relays = {load: act for load, act in house.actuators.items() if isinstance(act, SimRelay)}
     for _ in range(scenario.minutes):
@@ -382,6 +399,10 @@ def run_ems(
         now: datetime = plant.now
         tick_now = now
         skip = index % every != 0
+        if planning is not None:
+            planning.minute(now, skip)
+            if quiet is not None:
+                quiet.words = planning.words
         if not skip and quiet is not None:
             # A cheap look at the bare values first: most ticks need no Snapshot at all.
             quiet.made = None
@@ -411,7 +432,7 @@ def run_ems(
             if owner is not None:
                 owner.tell(index, now)
             plans = keeper.plans(now, snap, readings)
-        result = step(snap, readings, now, plans)
+        result = step(snap, readings, now, plans, planning.words if planning else None)
         for cmd in result.commands:
             act = house.actuators[cmd.load]
             reading: LoadReading | None
@@ -439,6 +460,53 @@ def run_ems(
         cars=cars if keeper is not None else None,
         keeper=keeper,
     )
+
+
+class _Planning:
+    """Rule 19 in the replay: the planner on the daemon's clock, fed only with what the
+    daemon would know (the forecast as it stands, the consumption measured so far)."""
+
+    def __init__(self, config: Config, site: Site, house: SimHouse) -> None:
+        self.planner = Planner(config)
+        self.profile = self.planner.profile
+        self.site = site
+        self.house = house
+        self.plant = house.plant
+        self.words: dict[LoadId, PlanWord] = {}
+        self._slot = -1
+        self.tz = config.control.tz
+        self.refresh = timedelta(seconds=config.forecast.refresh_s)
+        self._fc: Forecast | None = None
+        self._fc_next = datetime.min.replace(tzinfo=UTC)
+
+    def minute(self, now: datetime, skip: bool) -> None:
+        """The minute just simulated enters the profile; on a tick, plan when due."""
+        p = self.plant
+        self.profile.add(now - _MINUTE, p.house_w + p.heat_pump_w + p.wb_a_w + p.wb_b_w)
+        if skip:
+            return
+        planner = self.planner
+        forecaster = self.house.forecaster
+        fc = self._fc
+        if forecaster is not None and (fc is None or now >= self._fc_next):
+            # The forecast changes only when it is fetched again (refresh_s, local midnight).
+            fc = self._fc = forecaster.forecast(now)
+            if fc is not None:
+                local = now.astimezone(self.tz)
+                midnight = datetime.combine(local.date() + _DAY, dtime(0), tzinfo=self.tz)
+                self._fc_next = min(fc.fetched_at + self.refresh, midnight)
+        views = self.site.views()
+        slot = int(now.timestamp()) // 900
+        if planner.due(now, fc, views):
+            planner.update(now, self.house.snapshot(), views)
+        elif slot == self._slot:
+            return
+        self._slot = slot
+        self.words = planner.words(now)
+
+
+_MINUTE = timedelta(minutes=1)
+_DAY = timedelta(days=1)
 
 
 class _OwnerPlans:

@@ -404,6 +404,8 @@ TEXTS: dict[ReasonCode, str] = {
     ReasonCode.AWAITING_CAR: r"no car seen: the relay stays on to see one come",
     ReasonCode.CAR_HELD: r"a car came: held, it need not charge now",
     ReasonCode.MAX_STARTS: r"started \d+ times today \(max \d+\)",
+    ReasonCode.PLANNED: r"planned \d\d:\d\d-\d\d:\d\d: .+",
+    ReasonCode.PLAN_HOLD: r"plan: the battery needs the surplus.*",
     ReasonCode.TARGET_MET: r"target (\w{3} )?\d\d:\d\d( \(.+\))? met: surplus only",
 }
 

@@ -1,0 +1,99 @@
+"""Placing the loads' runs: each load in priority order, each run where the most of its
+energy is spare, as long as enough of it is; the house is simulated again after each run.
+
+Chosen over an LP for its cost (a plan in a few milliseconds of pure Python, so that a
+year's replay can plan every 15 minutes) and because its runs are whole: on/off blocks of at
+least the minimum runtime, never more than the day's starts. docs/decision-logic.md (rule 19)
+says what this leaves out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from emsctl.planner.battery import Flows, simulate, spare
+from emsctl.planner.types import SLOT_H, Block, FlexLoad, Plan, PlanInput
+
+
+def make_plan(inp: PlanInput, made_at: datetime) -> Plan:
+    """The plan for `inp`: blocks per load and day, and the house's expected flows."""
+    load = list(inp.load_wh)
+    busy = [False] * len(load)  # the compressor is one: heat-pump runs never overlap
+    blocks: list[Block] = []
+    flows = simulate(inp.pv_wh, load, inp.stored_wh, inp.battery)
+    for flex in inp.loads:
+        for day, count in enumerate(flex.blocks):
+            for _ in range(count):
+                free = spare(flows, inp.battery)
+                found = _best(flex, day, free, busy, blocks, inp)
+                if found is None:
+                    break
+                blocks.append(found)
+                energy = flex.power_w * SLOT_H
+                for k in range(found.first, found.last + 1):
+                    load[k] += energy
+                    busy[k] = True
+                flows = simulate(inp.pv_wh, load, inp.stored_wh, inp.battery, found.first, flows)
+    return _plan(inp, made_at, blocks, load, flows)
+
+
+def _best(
+    flex: FlexLoad,
+    day: int,
+    free: list[float],
+    busy: list[bool],
+    placed: list[Block],
+    inp: PlanInput,
+) -> Block | None:
+    """The block of `flex` on `day` with the most spare energy (the latest of the nearly
+    best: heat made later in the day is made warmer and lost less), or None if none has
+    `min_spare` of its energy spare."""
+    size = flex.block_slots
+    energy = flex.power_w * SLOT_H
+    need = inp.min_spare * energy * size
+    days = inp.day
+    n = len(free)
+    # Slots a block may not touch: another heat-pump run, or too close to one of its own.
+    blocked = busy[:]
+    for b in placed:
+        if b.load is flex.load:
+            for k in range(max(0, b.first - flex.gap_slots), min(n, b.last + flex.gap_slots + 1)):
+                blocked[k] = True
+    cover = [0.0] * (n + 1)  # prefix sums of the spare energy a block slot can use
+    stop = [0] * (n + 1)  # prefix counts of blocked slots
+    for k in range(n):
+        f = free[k]
+        cover[k + 1] = cover[k] + (energy if f > energy else f)
+        stop[k + 1] = stop[k] + (1 if blocked[k] or days[k] != day else 0)
+    best_cover = 0.0
+    best: int | None = None
+    for first in range(0, n - size + 1):
+        if stop[first + size] != stop[first]:
+            continue
+        c = cover[first + size] - cover[first]
+        if c >= need and c >= best_cover * 0.98:
+            best_cover = max(best_cover, c)
+            best = first
+    if best is None:
+        return None
+    return Block(flex.load, best, size, cover[best + size] - cover[best])
+
+
+def _plan(
+    inp: PlanInput, made_at: datetime, blocks: list[Block], load: list[float], f: Flows
+) -> Plan:
+    cap = inp.battery.capacity_wh
+    full = next((k for k, s in enumerate(f.stored) if s >= cap - 1.0), None)
+    return Plan(
+        made_at=made_at,
+        start=inp.start,
+        blocks=tuple(sorted(blocks, key=lambda b: (b.first, b.load))),
+        pv_wh=inp.pv_wh,
+        load_wh=tuple(load),
+        soc_pct=tuple(100.0 * s / cap for s in f.stored),
+        import_wh=tuple(f.imported),
+        export_wh=tuple(f.exported),
+        curtailed_wh=tuple(f.curtailed),
+        spare_wh=tuple(spare(f, inp.battery)),
+        full_slot=full,
+    )
