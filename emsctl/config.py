@@ -834,6 +834,8 @@ class PlannerConfig(Strict):
     start_fraction: float = Field(0.25, ge=0, le=1)
     #: A block is planned only where the plan expects this share of its energy to be spare.
     min_spare: float = Field(0.7, gt=0, le=1)
+    #: Hold a load where the plan finds no energy to spare (false: the plan only helps).
+    hold: bool = True
     #: At or above this SOC the battery is full for the plan's hold: the rules act alone.
     full_soc_pct: Percent = 95
     #: Blocks a load gets planned per day at most (within its max_starts_per_day).

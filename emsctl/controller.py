@@ -38,10 +38,12 @@ from emsctl.model import (
     LoadReading,
     Mode,
     Override,
+    PlanWord,
     Snapshot,
     State,
     Transition,
 )
+from emsctl.plan_worker import PlanWorker
 from emsctl.plausibility import SocMemory, screen, screen_reading
 from emsctl.site import Site, TickResult
 from emsctl.status import CarSettingError, LoadView, StatusReport, UnknownLoad
@@ -98,6 +100,7 @@ class Controller:
         now: Callable[[], datetime] = clock.now,
         monotonic: Callable[[], float] | None = None,
         cars: CarStorePort | None = None,
+        planner: PlanWorker | None = None,
     ) -> None:
         self.config = config
         self.site = site
@@ -123,6 +126,8 @@ class Controller:
         #: Charging by target (rule 17), over the store's car tables.
         self._car_store = cars
         self.cars: CarKeeper | None = CarKeeper(config, cars, now()) if cars is not None else None
+        #: The day-ahead plan (rule 19), made off the tick.
+        self.planner = planner
 
     # -- the web UI's handle ------------------------------------------------------------------
 
@@ -252,7 +257,8 @@ class Controller:
             readings = self._read_all(errors)
             snapshot = self._screen(snapshot, readings)
             plans = self.cars.plans(now, snapshot, readings) if self.cars is not None else None
-            result = self.site.step(snapshot, readings, now, plans)
+            words = self._plan(now, snapshot)
+            result = self.site.step(snapshot, readings, now, plans, words)
             self._after_transitions(result.transitions, now)
             self._actuate(result.commands, now, errors)
             if self.store is not None:
@@ -269,6 +275,18 @@ class Controller:
             self.metrics.observe_tick(report, result, seconds)
             self._cloud_metrics()
         return report
+
+    def _plan(self, now: datetime, snapshot: Snapshot) -> dict[LoadId, PlanWord] | None:
+        """Feed the planner this tick's consumption, offer it the inputs, and return the
+        plan's words for the engine (None without a planner)."""
+        worker = self.planner
+        if worker is None:
+            return None
+        s = snapshot
+        if s.pv_w is not None and s.grid_w is not None and s.battery_w is not None:
+            worker.planner.profile.add(now, s.pv_w + s.grid_w - s.battery_w)
+        worker.offer(now, snapshot, self.site.views(), self.site.statuses)
+        return worker.words(now)
 
     def _follow_clock_step(self, now: datetime) -> None:
         """Re-base every stored time when the wall clock stepped since the last tick.
@@ -573,6 +591,8 @@ class Controller:
             self._actuate([cmd], now, {})
 
     def close(self) -> None:
+        if self.planner is not None:
+            self.planner.stop()
         close_devices(self.devices)
 
 

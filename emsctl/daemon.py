@@ -24,9 +24,13 @@ from emsctl import clock, systemd
 from emsctl.config import Config, ConfigError, load_config
 from emsctl.controller import Controller, Devices
 from emsctl.metrics import Metrics
+from emsctl.plan_worker import PlanWorker
 from emsctl.site import Site
 
 log = logging.getLogger(__name__)
+
+#: Days of stored samples the planner's house-load profile starts from.
+PROFILE_DAYS = 28
 
 PRUNE_EVERY = timedelta(hours=1)
 
@@ -146,6 +150,7 @@ class Daemon:
             # Wall-clock steps are found against the monotonic clock; simulated time has none.
             monotonic=clock.monotonic if self.opts.now is clock.now else None,
             cars=self.store,
+            planner=self._planner(config, now),
         )
         urls: list[str] = []
         if config.metrics.enabled:
@@ -159,6 +164,22 @@ class Daemon:
         mode = " (dry run: nothing is switched)" if self.opts.dry_run else ""
         # The addresses last: they are what the owner looks for after the start-up lines.
         self.opts.banner(f"EMS running{mode}; database {db}", urls)
+
+    def _planner(self, config: Config, now: datetime) -> PlanWorker | None:
+        """Rule 19's planner, its house-load profile learned from the stored samples."""
+        if not config.planner.enabled:
+            return None
+        from emsctl.planner.driver import Planner
+
+        assert self.store is not None
+        planner = Planner(config)
+        learned = self.store.consumption_since(now - timedelta(days=PROFILE_DAYS))
+        for at, watts in learned:
+            planner.profile.add(at, watts)
+        log.info("planner on; house-load profile from %d stored samples", len(learned))
+        worker = PlanWorker(planner, sink=self.store)
+        worker.start()
+        return worker
 
     @contextmanager
     def _binding(self, server: str, bind: str, port: int) -> Iterator[None]:
@@ -309,6 +330,7 @@ class Daemon:
             "store": (config.store, old.store),
             "webui": (config.webui, old.webui),
             "metrics": (config.metrics, old.metrics),
+            "planner": (config.planner, old.planner),
         }
         for section, (new_part, old_part) in restart_only.items():
             if new_part != old_part:

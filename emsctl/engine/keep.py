@@ -1,4 +1,4 @@
-"""Pass: the stop conditions of a running load besides the budget (rules 1, 7, 9, 15, 17): the
+"""Pass: the stop conditions of a running load besides the budget (rules 1, 7, 9, 15, 17, 19): the
 SOC gate with its hysteresis, the outdoor limit, an exclusive peer that is on, a wallbox's mode
 off, and the charging window or target that keeps a wallbox on whatever the surplus."""
 
@@ -36,6 +36,9 @@ def keep_running(js: Mapping[LoadId, Judgement], facts: Facts) -> None:
             note = plan_note(j.status, j.cfg, facts.now, c.tz)
             if note is not None:
                 j.add(*note)
+        word = j.status.planned
+        if word is not None and word.on:
+            j.add(ReasonCode.PLANNED, word.text)
         if must is None and soc is not None and soc < j.gate - c.gate_hysteresis_pct:
             j.keep_ok = False
             j.add(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -137,6 +137,7 @@ class Planner:
             battery=self.battery,
             loads=flex,
             min_spare=self.cfg.min_spare,
+            start_fraction=self.cfg.start_fraction,
         )
 
     def _flex(self, load: LoadId, st: LoadFacts, ndays: int, now: datetime) -> FlexLoad:
@@ -151,7 +152,14 @@ class Planner:
         blocks = (max(0, left),) + (per_day if most is None else min(per_day, most),) * (ndays - 1)
         size = max(1, -(-int(cfg.min_on_s) // FORECAST_SLOT_S))
         gap = -(-int(cfg.min_off_s + self._cooldown(load)) // FORECAST_SLOT_S)
-        return FlexLoad(load, cfg.nominal_w, size, gap, blocks)
+        running = 0
+        if st.state in OUTPUT_ON:
+            # The run goes on at least to its minimum runtime, and through this slot.
+            since = st.since if st.on_since is None else st.on_since
+            to_go = cfg.min_on_s - (now - since).total_seconds()
+            into_slot = now.timestamp() % FORECAST_SLOT_S
+            running = max(1, -(-int(to_go + into_slot) // FORECAST_SLOT_S))
+        return FlexLoad(load, cfg.nominal_w, size, gap, blocks, running)
 
     def _cooldown(self, load: LoadId) -> float:
         secs = self.config.loads.get(load).release_cooldown_s
@@ -174,6 +182,8 @@ class Planner:
                 tz=self.tz,
             )
             if w is not None:
+                if w.hold and not self.cfg.hold:
+                    w = replace(w, hold=False)
                 out[load] = w
         return out
 

@@ -20,6 +20,13 @@ def make_plan(inp: PlanInput, made_at: datetime) -> Plan:
     load = list(inp.load_wh)
     busy = [False] * len(load)  # the compressor is one: heat-pump runs never overlap
     blocks: list[Block] = []
+    for flex in inp.loads:
+        if flex.running_slots > 0:
+            size = min(flex.running_slots, len(load))
+            blocks.append(Block(flex.load, 0, size, 0.0))
+            for k in range(size):
+                load[k] += flex.power_w * SLOT_H
+                busy[k] = True
     flows = simulate(inp.pv_wh, load, inp.stored_wh, inp.battery)
     for flex in inp.loads:
         for day, count in enumerate(flex.blocks):
@@ -61,10 +68,13 @@ def _best(
                 blocked[k] = True
     cover = [0.0] * (n + 1)  # prefix sums of the spare energy a block slot can use
     stop = [0] * (n + 1)  # prefix counts of blocked slots
+    pv, base = inp.pv_wh, inp.load_wh
+    startable = inp.start_fraction * energy
     for k in range(n):
         f = free[k]
         cover[k + 1] = cover[k] + (energy if f > energy else f)
-        stop[k + 1] = stop[k] + (1 if blocked[k] or days[k] != day else 0)
+        dark = pv[k] - base[k] < startable
+        stop[k + 1] = stop[k] + (1 if blocked[k] or dark or days[k] != day else 0)
     best_cover = 0.0
     best: int | None = None
     for first in range(0, n - size + 1):

@@ -34,6 +34,8 @@ class FlexLoad:
     block_slots: int
     gap_slots: int
     blocks: tuple[int, ...]
+    #: A run going on now: it holds the slots from the first on for this many.
+    running_slots: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,9 @@ class PlanInput:
     battery: BatteryModel
     loads: tuple[FlexLoad, ...]
     min_spare: float
+    #: A run is placed only where the forecast surplus (PV - consumption) gives this share
+    #: of the load's power: where the engine could start it (rule 19's start_fraction).
+    start_fraction: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)

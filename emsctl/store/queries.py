@@ -279,3 +279,21 @@ def starts_since(conn: Connection, load: str, since: datetime) -> int:
         {"load": load, "since": db_time(since)},
     ).scalar_one()
     return int(value)
+
+
+def consumption(conn: Connection, since: datetime) -> list[tuple[datetime, float]]:
+    """The house's total consumption (pv + grid - battery) of every sample from `since` on
+    that has all three, oldest first (the planner's load profile, rule 19)."""
+    rows = conn.execute(
+        text(
+            "SELECT at, pv_w + grid_w - battery_w FROM samples WHERE at >= :since "
+            "AND pv_w IS NOT NULL AND grid_w IS NOT NULL AND battery_w IS NOT NULL ORDER BY at"
+        ),
+        {"since": db_time(since)},
+    )
+    out: list[tuple[datetime, float]] = []
+    for at, w in rows:
+        t = from_db_time(at)
+        if t is not None:
+            out.append((t, float(w)))
+    return out

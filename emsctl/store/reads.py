@@ -159,6 +159,11 @@ class Reads(StoreBase):
                 ).all()
             )
 
+    def consumption_since(self, since: datetime) -> list[tuple[datetime, float]]:
+        """The house's total consumption per sample from `since` on (the planner's profile)."""
+        with self.engine.connect() as conn:
+            return queries.consumption(conn, since)
+
     def _starts_since(self, load: str, since: datetime) -> int:
         """The rules' starts of the load from `since` on (rule 18's count after a restart)."""
         with self.engine.connect() as conn:

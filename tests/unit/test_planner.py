@@ -382,3 +382,20 @@ def test_a_load_that_used_its_starts_today_gets_no_run_today() -> None:
     for b in plan.blocks:
         assert plan.slot_start(b.first).astimezone(cfg.control.tz).date() != today, b
     assert plan.blocks  # tomorrow's runs are planned
+
+
+def test_a_run_going_on_stays_in_the_plan_until_its_minimum_runtime() -> None:
+    cfg = make_config({"planner": {"enabled": True}})
+    planner = Planner(cfg)
+    now = DAY0 + timedelta(hours=10, minutes=5)
+    sts = _statuses(list(LoadId), now)
+    sts[SG] = LoadStatus(load=SG, state=State.ON, since=now - timedelta(minutes=10))
+    sts[SG].on_since = now - timedelta(minutes=10)
+    plan = planner.update(now, Snapshot(at=now, soc_pct=60.0, forecast=_forecast(now)), sts)
+    assert plan is not None
+    run = plan.blocks_of(SG)[0]
+    # On for 10 of its 30 minutes, 5 minutes into this slot: 20 minutes to go end in the
+    # next slot, so the run holds this slot and the next.
+    assert (run.first, run.slots) == (0, 2)
+    w = planner.words(now)[SG]
+    assert w.on and w.text.startswith("planned ")
