@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "history": "emsctl.store.cli",
     "stats": "emsctl.store.cli",
     "car": "emsctl.cars.cli",
+    "plan": "emsctl.plan_cli",
     "simulate": "emsctl.sim.cli",
     "webui": "emsctl.webui_cli",
     "run": "emsctl.daemon",

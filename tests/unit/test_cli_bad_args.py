@@ -103,6 +103,11 @@ CASES: list[Case] = [
     case("db", "downgrade", "--db", "{tmp}/ems.db", "-5", says="revision '-5'"),
     case("db", "downgrade", "--db", "{tmp}/ems.db", says="required: revision"),
     case("db", "downgrade", "--db", "{tmp}/other.db", "base", says="not an EMS one"),
+    # plan
+    case("plan", says=NO_CONFIG),
+    case("plan", "--db", "{tmp}/missing.db", says="does not exist"),
+    case("plan", "--db", "{tmp}/notes.db", says="is not an SQLite database"),
+    case("plan", "--db", "{tmp}/ems.db", "--hours", "99", says="invalid choice: 99"),
     # history
     # car (the wallbox comes before the action)
     case("car", says="the following arguments are required: wallbox"),
