@@ -46,7 +46,7 @@ from emsctl.model import (
 from emsctl.plan_worker import PlanWorker
 from emsctl.plausibility import SocMemory, screen, screen_reading
 from emsctl.site import Site, TickResult
-from emsctl.status import CarSettingError, LoadView, StatusReport, UnknownLoad
+from emsctl.status import CarSettingError, LoadView, PlanView, StatusReport, UnknownLoad
 from emsctl.store import DatabasePort, OverridePort, TickLogPort
 
 log = logging.getLogger(__name__)
@@ -580,6 +580,38 @@ class Controller:
             errors=errors,
             forecast_remaining_wh=fc.remaining_today_wh if fc else None,
             forecast_fetched_at=fc.fetched_at if fc else None,
+            plan=self._plan_view(now),
+        )
+
+    def _plan_view(self, now: datetime) -> PlanView | None:
+        worker = self.planner
+        if worker is None:
+            return None
+        planner = worker.planner
+        plan = planner.current(now)
+        runs: tuple[tuple[LoadId, datetime, datetime], ...] = ()
+        soc = None
+        on_now: frozenset[LoadId] = frozenset()
+        failed = planner.failed
+        if plan is not None:
+            runs = tuple(
+                (b.load, plan.slot_start(b.first), plan.slot_start(b.last + 1)) for b in plan.blocks
+            )
+            i = plan.slot_of(now)
+            if 0 <= i < len(plan.soc_pct):
+                soc = plan.soc_pct[i]
+                on_now = frozenset(b.load for b in plan.blocks if b.first <= i <= b.last)
+        elif failed is None:
+            failed = "stale" if planner.plan is not None else "no plan yet"
+        return PlanView(
+            made_at=planner.plan.made_at if planner.plan is not None else None,
+            failed=failed,
+            compute_s=worker.last_seconds,
+            plans_made=planner.made,
+            errors=worker.errors,
+            runs=runs,
+            soc_pct=soc,
+            on_now=on_now,
         )
 
     def switch_all_off(self, now: datetime) -> None:

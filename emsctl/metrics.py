@@ -115,6 +115,27 @@ class Metrics:
             "Viessmann API calls left in the rolling 24 h budget",
             registry=r,
         )
+        self.plan_age = Gauge(
+            "ems_plan_age_seconds", "Age of the day-ahead plan in force (rule 19)", registry=r
+        )
+        self.plan_compute = Gauge(
+            "ems_plan_compute_seconds", "How long the last plan took to make", registry=r
+        )
+        self.plans = Gauge("ems_plans_made", "Plans made since start", registry=r)
+        self.plan_errors = Gauge(
+            "ems_plan_errors", "Plans that failed with an error since start", registry=r
+        )
+        self.plan_soc = Gauge(
+            "ems_plan_expected_soc_pct",
+            "The SOC the plan expects at the end of the current slot",
+            registry=r,
+        )
+        self.plan_on = Gauge(
+            "ems_plan_load_on", "1 while the plan has the load on", ["load"], registry=r
+        )
+        self.plan_runs = Gauge(
+            "ems_plan_runs", "Runs the plan in force holds for the load", ["load"], registry=r
+        )
         self._reason_codes: dict[LoadId, frozenset[ReasonCode]] = {}
         self._override_labels: dict[LoadId, str] = {}
 
@@ -146,6 +167,8 @@ class Metrics:
         for load in report.loads.keys() | self._reason_codes.keys():
             v = verdicts.get(load) if load in report.loads else None
             self._set_codes(load, v.codes if v is not None else ())
+        if report.plan is not None:
+            self._observe_plan(report)
         for load, view in report.loads.items():
             lv = load.value
             for st in State:
@@ -158,6 +181,24 @@ class Metrics:
                 self.gate.labels(load=lv).set(view.gate_pct)
             mode = view.override_mode.value if view.override_mode else ""
             self._swap(self.override, self._override_labels, load, "mode", mode)
+
+    def _observe_plan(self, report: StatusReport) -> None:
+        plan = report.plan
+        assert plan is not None
+        self.plans.set(plan.plans_made)
+        self.plan_errors.set(plan.errors)
+        if plan.compute_s is not None:
+            self.plan_compute.set(plan.compute_s)
+        in_force = plan.failed is None and plan.made_at is not None
+        if in_force and plan.made_at is not None:
+            self.plan_age.set((report.at - plan.made_at).total_seconds())
+        else:
+            self.plan_age.set(float("nan"))
+        self.plan_soc.set(plan.soc_pct if plan.soc_pct is not None else float("nan"))
+        for load in report.loads:
+            self.plan_on.labels(load=load.value).set(1 if load in plan.on_now else 0)
+            runs = sum(1 for x, _, _ in plan.runs if x is load)
+            self.plan_runs.labels(load=load.value).set(runs)
 
     def count_error(self, where: str, kind: str) -> None:
         self.errors.labels(where=where, kind=kind).inc()

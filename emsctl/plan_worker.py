@@ -38,6 +38,7 @@ class PlanWorker:
         self.synchronous = synchronous
         self.last_seconds: float | None = None
         self.errors = 0
+        self._failing = False
         self._lock = threading.Lock()
         self._job: tuple[datetime, Snapshot, dict[LoadId, LoadFacts]] | None = None
         self._wake = threading.Event()
@@ -97,11 +98,17 @@ class PlanWorker:
         except Exception as exc:  # a failed plan must never stop the rules
             self.errors += 1
             self.planner.plan = None
+            first = self.planner.failed is None or not self._failing
             self.planner.failed = f"{type(exc).__name__}: {exc}"
-            log.exception("planning failed; the rules act alone")
+            self._failing = True
+            if first:  # once per episode, not every try
+                log.exception("planning failed; the rules act alone")
             return
         finally:
             self.last_seconds = time.perf_counter() - started
+        if self._failing:
+            log.info("planning works again")
+            self._failing = False
         if plan is None:
             log.debug("no plan: %s", self.planner.failed)
             return

@@ -103,6 +103,38 @@ class LoadView:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanView:
+    """The day-ahead plan as the owner and the metrics see it (rule 19)."""
+
+    made_at: datetime | None
+    #: Why there is no plan (None while one is in force).
+    failed: str | None
+    compute_s: float | None
+    plans_made: int
+    errors: int
+    #: Planned runs: load, start, end.
+    runs: tuple[tuple[LoadId, datetime, datetime], ...]
+    #: The SOC the plan expects at the end of the current slot.
+    soc_pct: float | None
+    on_now: frozenset[LoadId]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "made_at": _iso(self.made_at),
+            "failed": self.failed,
+            "compute_s": self.compute_s,
+            "plans_made": self.plans_made,
+            "errors": self.errors,
+            "runs": [
+                {"load": load.value, "from": a.isoformat(), "until": b.isoformat()}
+                for load, a, b in self.runs
+            ],
+            "soc_pct": self.soc_pct,
+            "on_now": sorted(x.value for x in self.on_now),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReport:
     """The house and every load after one tick."""
 
@@ -116,6 +148,8 @@ class StatusReport:
     errors: dict[str, str] = field(default_factory=dict)
     forecast_remaining_wh: float | None = None
     forecast_fetched_at: datetime | None = None
+    #: The day-ahead plan (None: planner off).
+    plan: PlanView | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (the `/api/status` body)."""
@@ -133,6 +167,7 @@ class StatusReport:
                 }
                 for name in MEASUREMENTS
             },
+            "plan": self.plan.to_json() if self.plan is not None else None,
             "forecast": {
                 "remaining_today_wh": self.forecast_remaining_wh,
                 "fetched_at": _iso(self.forecast_fetched_at),

@@ -63,11 +63,12 @@ class Planner:
         self.made = 0
         self.failed: str | None = None
         self._key: _Key | None = None
+        self._tried_at: datetime | None = None
 
     def due(self, now: datetime, fc: Forecast | None, statuses: Mapping[LoadId, LoadFacts]) -> bool:
-        if self.plan is None:
-            return True
-        if (now - self.plan.made_at).total_seconds() >= self.cfg.every_s:
+        # After a plan that could not be made, again after every_s or when an input changes.
+        last = self.plan.made_at if self.plan is not None else self._tried_at
+        if last is None or (now - last).total_seconds() >= self.cfg.every_s:
             return True
         return self._key != self._key_of(now, fc, statuses)
 
@@ -90,6 +91,7 @@ class Planner:
         if not self.due(now, fc, statuses):
             return self.current(now)
         self._key = self._key_of(now, fc, statuses)
+        self._tried_at = now
         inp = self.inputs(now, snapshot, statuses)
         if inp is None:
             self.plan = None

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import generate_latest
 
 from emsctl.config import Config, parse_config
 from emsctl.controller import Controller, Devices
+from emsctl.metrics import Metrics
 from emsctl.model import FORECAST_SLOT_S, Forecast, LoadId, ReasonCode, State
 from emsctl.plan_worker import PLAN_KEY, PlanWorker
 from emsctl.planner import driver as planner_driver
@@ -80,6 +82,7 @@ class Rig:
             {"grid_w": -800.0, "soc_pct": 80.0, "pv_w": 1200.0, "battery_w": 0.0}
         )
         self.relay = FakeRelay(LoadId.SG_READY)
+        self.metrics = Metrics()
         site = Site(self.config, self.now, listeners=[StoreListener(store)])
         self.ctl = Controller(
             self.config,
@@ -91,6 +94,7 @@ class Rig:
             ),
             store=store,
             now=lambda: self.now,
+            metrics=self.metrics,
             planner=worker,
         )
 
@@ -124,6 +128,12 @@ def test_a_planned_slot_starts_sg_ready_on_less_surplus_and_says_so(store: Store
     view = latest.loads[LoadId.SG_READY]
     assert view.state is State.ON
     assert any(r.startswith("planned ") for r in view.reasons), view.reasons
+    text = generate_latest(rig.metrics.registry).decode()
+    assert 'ems_plan_load_on{load="sg_ready"} 1.0' in text
+    assert 'ems_plan_runs{load="sg_ready"}' in text
+    assert "ems_plans_made " in text and "ems_plan_errors 0.0" in text
+    assert latest.plan is not None and LoadId.SG_READY in latest.plan.on_now
+    assert latest.to_json()["plan"]["on_now"] == ["sg_ready"]
     stored = json.loads(store.kv_get(PLAN_KEY) or "{}")
     assert stored["runs"] and stored["runs"][0]["load"] == "sg_ready"
     assert len(stored["slots"]) > 48
@@ -192,5 +202,9 @@ def test_a_failing_planner_leaves_the_rules_acting_alone(
     assert rig.relay.on  # the ordinary start on 2.5 kW of surplus
     latest = rig.ctl.latest()
     assert latest is not None
+    assert latest.plan is not None
+    assert latest.plan.failed == "ZeroDivisionError: division by zero"
+    # Tried at the start and again when SG-Ready's run began (an input changed), not every tick.
+    assert "ems_plan_errors 2.0" in generate_latest(rig.metrics.registry).decode()
     codes_text = " ".join(latest.loads[LoadId.SG_READY].reasons)
     assert "planned" not in codes_text and ReasonCode.PLANNED.value not in codes_text
