@@ -30,6 +30,7 @@ from emsctl.model import (
     Transition,
 )
 from emsctl.planner.driver import Planner
+from emsctl.planner.types import Block
 from emsctl.sim.adapters import V_BAT, V_COMP, V_GRID, V_OUT, V_PV, V_SOC, SimHouse, SimRelay
 from emsctl.sim.plant import BUFFER, DHW, Plant
 from emsctl.sim.report import Kpis, Report, kpis
@@ -98,6 +99,8 @@ class RunResult:
     #: EMS run with charging by target: the sessions and settings it kept.
     cars: MemoryCarStore | None = None
     keeper: CarKeeper | None = None
+    #: EMS run with the planner: when each plan was made and its runs.
+    plans: list[tuple[datetime, tuple[Block, ...]]] = field(default_factory=list)
 
 
 def run_baseline(
@@ -459,6 +462,7 @@ def run_ems(
         skipped_ticks=quiet.skipped if quiet is not None else 0,
         cars=cars if keeper is not None else None,
         keeper=keeper,
+        plans=planning.made if planning is not None else [],
     )
 
 
@@ -473,6 +477,7 @@ class _Planning:
         self.house = house
         self.plant = house.plant
         self.words: dict[LoadId, PlanWord] = {}
+        self.made: list[tuple[datetime, tuple[Block, ...]]] = []
         self._slot = -1
         self.tz = config.control.tz
         self.refresh = timedelta(seconds=config.forecast.refresh_s)
@@ -498,7 +503,9 @@ class _Planning:
         views = self.site.views()
         slot = int(now.timestamp()) // 900
         if planner.due(now, fc, views):
-            planner.update(now, self.house.snapshot(), views)
+            plan = planner.update(now, self.house.snapshot(), views)
+            if plan is not None:
+                self.made.append((now, plan.blocks))
         elif slot == self._slot:
             return
         self._slot = slot

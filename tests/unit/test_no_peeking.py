@@ -12,6 +12,7 @@ from array import array
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import yaml
 
 from emsctl.config import parse_config
@@ -39,9 +40,12 @@ def _altered(scn: Scenario, t: int) -> Scenario:
     return replace(scn, values=values)
 
 
-def test_decisions_before_a_moment_do_not_depend_on_what_comes_after_it() -> None:
+@pytest.mark.parametrize("planner", [False, True], ids=["rules", "planner"])
+def test_decisions_before_a_moment_do_not_depend_on_what_comes_after_it(planner: bool) -> None:
     raw = yaml.safe_load(HOUSE.read_text())
     raw.setdefault("sim", {})["owner"] = "none"
+    # With the planner: its house-load profile is learned from the past minutes only.
+    raw.setdefault("planner", {})["enabled"] = planner
     cfg = parse_config(raw, "house, owner none")
     with untraced():
         scn = read_scenario(YEAR).slice(120 * 1440, 28 * 1440)  # May, with sun and cars
@@ -58,7 +62,13 @@ def test_decisions_before_a_moment_do_not_depend_on_what_comes_after_it() -> Non
         ]
 
     a, b = before(first), before(second)
-    assert len(a) > 500  # three weeks of decisions, cars included
+    if planner:
+        plans = [p for p in first.plans if p[0] < moment]
+        assert len(plans) > 21 * 90  # every 15 minutes, and more
+        assert plans == [p for p in second.plans if p[0] < moment]
+        assert any(blocks for _, blocks in plans)
+        assert any("planned " in x[5][0] for x in a if x[5])
+    assert len(a) > 400  # three weeks of decisions, cars included
     assert {x[1].value for x in a} >= {"wb_a", "wb_b", "sg_ready"}
     assert a == b
     # ...and the future did change: the test would see peeking.
