@@ -125,6 +125,9 @@ def _ticks_under_ui_load(config: Any, store: Any, ctl: Any) -> str:
     )
 
 
+RSS_PLANNER_MB = 100.0
+
+
 def rss_of_the_owners_daemon() -> None:
     """`emsctl run` as the owner runs it (bench/owner_daemon.py), sampled from /proc."""
     from bench.owner_daemon import INTERVAL_S, run_owner_daemon, unit_environment
@@ -134,6 +137,11 @@ def rss_of_the_owners_daemon() -> None:
         return
     run = run_owner_daemon(RSS_S)
     env = " ".join(f"{k}={v}" for k, v in unit_environment().items())
+    planned = run_owner_daemon(RSS_S, planner=True)
+    print(
+        f"rss: the same with the day-ahead planner on: {planned.last_mb:.1f} MB resident at "
+        f"the end, max sampled {planned.max_mb:.1f} MB (target <= {RSS_PLANNER_MB:.0f} MB)"
+    )
     print(
         f"rss: owner's daemon (emsctl run, shipped config, Viessmann + forecast + web UI + "
         f"metrics, 30 days of history, unit environment {env}) over {RSS_S:.0f} s of "

@@ -87,9 +87,14 @@ def _status(pid: int, key: str) -> float:
     return kb / 1024
 
 
-def house_config(tmp: Path, hosts: dict[str, str], urls: dict[str, Any]) -> dict[str, Any]:
-    """The shipped config, pointed at the stand-ins; timing shortened as the module says."""
+def house_config(
+    tmp: Path, hosts: dict[str, str], urls: dict[str, Any], *, planner: bool = False
+) -> dict[str, Any]:
+    """The shipped config, pointed at the stand-ins; timing shortened as the module says;
+    with the day-ahead planner on when `planner`."""
     cfg: dict[str, Any] = yaml.safe_load(HOUSE_CONFIG.read_text(encoding="utf-8"))
+    if planner:
+        cfg.setdefault("planner", {})["enabled"] = True
     cfg["control"].update(
         interval_s=INTERVAL_S, settle_s=INTERVAL_S, max_age_s=10 * INTERVAL_S, failsafe_after_s=60
     )
@@ -169,7 +174,7 @@ def fill_history(config_path: Path, days: int = HISTORY_DAYS) -> None:
 
 
 @contextmanager
-def stand_ins(tmp: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+def stand_ins(tmp: Path, *, planner: bool = False) -> Iterator[tuple[Path, dict[str, Any]]]:
     """The loopback house, the config pointing at it, logged in to the Viessmann emulator."""
     from werkzeug.security import generate_password_hash
 
@@ -217,7 +222,7 @@ def stand_ins(tmp: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
             "hash": generate_password_hash(UI_PASSWORD),
         }
         hosts = {"sg_ready": sg.host, "wb_a": wb_a.host, "wb_b": wb_b.host}
-        cfg = house_config(tmp, hosts, urls)
+        cfg = house_config(tmp, hosts, urls, planner=planner)
         path = tmp / "ems-config.yaml"
         path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
         config = parse_config(cfg, str(path))
@@ -254,7 +259,11 @@ def _browse(client: httpx.Client, run: RssRun, logged_in: bool) -> bool:
 
 
 def run_owner_daemon(
-    seconds: float, *, history_days: int = HISTORY_DAYS, unit_env: bool = True
+    seconds: float,
+    *,
+    history_days: int = HISTORY_DAYS,
+    unit_env: bool = True,
+    planner: bool = False,
 ) -> RssRun:
     """Start `emsctl run` in the loopback house for `seconds`, sampling its RSS (with the
     unit's Environment= settings unless `unit_env` is false)."""
@@ -264,7 +273,7 @@ def run_owner_daemon(
     env.pop("NOTIFY_SOCKET", None)
     with (
         tempfile.TemporaryDirectory(prefix="ems-bench-owner-") as tmp_dir,
-        stand_ins(Path(tmp_dir)) as (path, urls),
+        stand_ins(Path(tmp_dir), planner=planner) as (path, urls),
     ):
         tmp = Path(tmp_dir)
         emsctl = [sys.executable, "-m", "emsctl.cli"]
