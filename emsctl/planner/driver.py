@@ -140,6 +140,8 @@ class Planner:
             loads=flex,
             min_spare=self.cfg.min_spare,
             start_fraction=self.cfg.start_fraction,
+            import_eur_kwh=self.config.tariff.import_eur_kwh,
+            feed_in_eur_kwh=self.config.tariff.feed_in_eur_kwh,
         )
 
     def _flex(self, load: LoadId, st: LoadFacts, ndays: int, now: datetime) -> FlexLoad:

@@ -32,16 +32,34 @@ def make_plan(inp: PlanInput, made_at: datetime) -> Plan:
         for day, count in enumerate(flex.blocks):
             for _ in range(count):
                 free = spare(flows, inp.battery)
-                found = _best(flex, day, free, busy, blocks, inp)
-                if found is None:
+                choices = _best(flex, day, free, busy, blocks, inp)
+                if not choices:
                     break
+                found, flows, load = _cheapest(choices, flex, load, flows, inp)
                 blocks.append(found)
-                energy = flex.power_w * SLOT_H
                 for k in range(found.first, found.last + 1):
-                    load[k] += energy
                     busy[k] = True
-                flows = simulate(inp.pv_wh, load, inp.stored_wh, inp.battery, found.first, flows)
     return _plan(inp, made_at, blocks, load, flows)
+
+
+def _cheapest(
+    choices: list[Block], flex: FlexLoad, load: list[float], flows: Flows, inp: PlanInput
+) -> tuple[Block, Flows, list[float]]:
+    """Of equally spare runs, the one that leaves the house the cheapest (a run before noon
+    can make room for PV the inverter would clip; at a tie, the later: heat made later is
+    made warmer and lost less). Returns it with the house's flows and load with it."""
+    energy = flex.power_w * SLOT_H
+    best: tuple[float, Block, Flows, list[float]] | None = None
+    for block in choices:
+        trial = load[:]
+        for k in range(block.first, block.last + 1):
+            trial[k] += energy
+        f = simulate(inp.pv_wh, trial, inp.stored_wh, inp.battery, block.first, flows)
+        cost = (sum(f.imported) * inp.import_eur_kwh - sum(f.exported) * inp.feed_in_eur_kwh) / 1e3
+        if best is None or cost <= best[0] + 1e-9:
+            best = (cost, block, f, trial)
+    assert best is not None
+    return best[1], best[2], best[3]
 
 
 def _best(
@@ -51,10 +69,10 @@ def _best(
     busy: list[bool],
     placed: list[Block],
     inp: PlanInput,
-) -> Block | None:
-    """The block of `flex` on `day` with the most spare energy (the latest of the nearly
-    best: heat made later in the day is made warmer and lost less), or None if none has
-    `min_spare` of its energy spare."""
+) -> list[Block]:
+    """The blocks of `flex` on `day` with the most spare energy: the earliest and the latest
+    of the nearly best (98 %), in time order; none if no block has `min_spare` of its
+    energy spare."""
     size = flex.block_slots
     energy = flex.power_w * SLOT_H
     need = inp.min_spare * energy * size
@@ -75,18 +93,17 @@ def _best(
         cover[k + 1] = cover[k] + (energy if f > energy else f)
         dark = pv[k] - base[k] < startable
         stop[k + 1] = stop[k] + (1 if blocked[k] or dark or days[k] != day else 0)
-    best_cover = 0.0
-    best: int | None = None
-    for first in range(0, n - size + 1):
-        if stop[first + size] != stop[first]:
-            continue
-        c = cover[first + size] - cover[first]
-        if c >= need and c >= best_cover * 0.98:
-            best_cover = max(best_cover, c)
-            best = first
-    if best is None:
-        return None
-    return Block(flex.load, best, size, cover[best + size] - cover[best])
+    fits = [
+        (first, cover[first + size] - cover[first])
+        for first in range(0, n - size + 1)
+        if stop[first + size] == stop[first] and cover[first + size] - cover[first] >= need
+    ]
+    if not fits:
+        return []
+    top = max(c for _, c in fits) * 0.98
+    near = [first for first, c in fits if c >= top]
+    picks = sorted({near[0], near[-1]})
+    return [Block(flex.load, f, size, cover[f + size] - cover[f]) for f in picks]
 
 
 def _plan(

@@ -54,6 +54,9 @@ class PlanInput:
     #: A run is placed only where the forecast surplus (PV - consumption) gives this share
     #: of the load's power: where the engine could start it (rule 19's start_fraction).
     start_fraction: float = 0.25
+    #: Prices that decide between equally spare runs (clipped energy is worth nothing).
+    import_eur_kwh: float = 0.35
+    feed_in_eur_kwh: float = 0.08
 
 
 @dataclass(frozen=True, slots=True)
