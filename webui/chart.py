@@ -360,6 +360,13 @@ def legend_and_close(sc: Scale, items: Sequence[LegendItem], n_bands: int) -> tu
     return "".join(out), top + row_h * (layout[-1][2] + 1)
 
 
+def wide_and_narrow(draw: Callable[[int, str], Markup]) -> Markup:
+    """Both drawings, `draw(width, name)` each, for the page: the stylesheet shows the one that
+    suits the screen."""
+    wide, narrow = draw(WIDE, "wide"), draw(NARROW, "narrow")
+    return Markup(f'<div class="chart-wide">{wide}</div><div class="chart-narrow">{narrow}</div>')
+
+
 def render(
     samples: Sequence[SampleRecord],
     loads: Sequence[str],
