@@ -1,4 +1,4 @@
-"""The owner's web UI: Flask application factory (status, history, JSON API, login).
+"""The owner's web UI: Flask application factory (status, history, plan, JSON API, login).
 
 `create_app(config, store, controller_handle)` builds the app; `webui.serve.serve()` runs it
 with waitress inside the daemon. The UI reads the controller's last report and the store, and
@@ -133,7 +133,7 @@ def create_app(
     app.json = StrictJSONProvider(app)
     app.extensions["ems"] = UiContext(webui=config.webui, store=store, controller=controller_handle)
 
-    from webui import api, auth, cars, history, status
+    from webui import api, auth, cars, history, plan, status
 
     allowed = allowed_host_names(config)
 
@@ -155,6 +155,7 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(plan.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(cars.bp)
 

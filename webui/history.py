@@ -89,8 +89,8 @@ def _chart(ctx: UiContext, now: datetime) -> Markup:
             return hit[1]
     samples = ctx.store.samples(now - timedelta(hours=CHART_HOURS), now)
     loads = [x.value for x in ctx.loads]
-    drawings = [
-        chart.render(
+    svg = chart.wide_and_narrow(
+        lambda width, name: chart.render(
             samples,
             loads,
             now,
@@ -100,11 +100,6 @@ def _chart(ctx: UiContext, now: datetime) -> Markup:
             width=width,
             ident=f"chart-{name}",
         )
-        for name, width in (("wide", chart.WIDE), ("narrow", chart.NARROW))
-    ]
-    # Both drawings go to the page; the stylesheet shows the one that suits the screen.
-    svg = Markup(
-        f'<div class="chart-wide">{drawings[0]}</div><div class="chart-narrow">{drawings[1]}</div>'
     )
     with _chart_lock:
         cache["svg"] = (slot, svg)

@@ -6,6 +6,7 @@ Unit tests use Flask's test client; the browser tests serve the same app with wa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ def make_env(
     webui: dict[str, Any] | None = None,
     loads: dict[str, Any] | None = None,
     control: dict[str, Any] | None = None,
+    planner: dict[str, Any] | None = None,
 ) -> UiEnv:
     state = tmp_path / "state"
     state.mkdir(parents=True, exist_ok=True)
@@ -77,6 +79,8 @@ def make_env(
     data = {"store": {"path": str(db)}, "webui": wcfg, "loads": loads or {}}
     if control:
         data["control"] = control
+    if planner:
+        data["planner"] = planner
     config = parse_config(data, "test")
     store = Store.open(db)
     controller = FakeController(
@@ -97,18 +101,25 @@ def frozen() -> Iterator[Any]:
         yield f
 
 
+@contextmanager
+def opened(tmp_path: Path, **kw: Any) -> Iterator[UiEnv]:
+    """`make_env(tmp_path, **kw)`, its controller and store closed at the end."""
+    e = make_env(tmp_path, **kw)
+    try:
+        yield e
+    finally:
+        e.controller.close()
+        e.store.close()
+
+
 @pytest.fixture
 def env(tmp_path: Path, frozen: Any) -> Iterator[UiEnv]:
-    e = make_env(tmp_path)
-    yield e
-    e.controller.close()
-    e.store.close()
+    with opened(tmp_path) as e:
+        yield e
 
 
 @pytest.fixture
 def locked_env(tmp_path: Path, frozen: Any) -> Iterator[UiEnv]:
     """The UI with a password set."""
-    e = make_env(tmp_path, password=PASSWORD)
-    yield e
-    e.controller.close()
-    e.store.close()
+    with opened(tmp_path, password=PASSWORD) as e:
+        yield e

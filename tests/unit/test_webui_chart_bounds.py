@@ -51,7 +51,7 @@ def test_a_glitch_leaves_the_chart_small_and_scaled_to_the_real_data(
 
 @pytest.mark.parametrize("span", [0.0, 999.0, 6000.0, 61_000.0, 2e6, math.inf, math.nan])
 def test_the_axis_step_gives_at_most_six_steps_for_any_span(span: float) -> None:
-    step = chart._nice_step(span)
+    step = chart.nice_step(span)
     assert step >= 500.0
     if math.isfinite(span):
         assert span / step <= 6
