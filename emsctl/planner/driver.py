@@ -163,7 +163,8 @@ class Planner:
             to_go = cfg.min_on_s - (now - since).total_seconds()
             into_slot = now.timestamp() % FORECAST_SLOT_S
             running = max(1, -(-int(to_go + into_slot) // FORECAST_SLOT_S))
-        return FlexLoad(load, cfg.nominal_w, size, gap, blocks, running)
+        gate_wh = self.battery.capacity_wh * cfg.gate_pct / 100.0
+        return FlexLoad(load, cfg.nominal_w, size, gap, blocks, running, gate_wh)
 
     def _cooldown(self, load: LoadId) -> float:
         secs = self.config.loads.get(load).release_cooldown_s

@@ -32,7 +32,7 @@ def make_plan(inp: PlanInput, made_at: datetime) -> Plan:
         for day, count in enumerate(flex.blocks):
             for _ in range(count):
                 free = spare(flows, inp.battery)
-                choices = _best(flex, day, free, busy, blocks, inp)
+                choices = _best(flex, day, free, busy, blocks, inp, flows.stored)
                 if not choices:
                     break
                 found, flows, load = _cheapest(choices, flex, load, flows, inp)
@@ -69,6 +69,7 @@ def _best(
     busy: list[bool],
     placed: list[Block],
     inp: PlanInput,
+    stored: list[float],
 ) -> list[Block]:
     """The blocks of `flex` on `day` with the most spare energy: the earliest and the latest
     of the nearly best (98 %), in time order; none if no block has `min_spare` of its
@@ -92,7 +93,9 @@ def _best(
         f = free[k]
         cover[k + 1] = cover[k] + (energy if f > energy else f)
         dark = pv[k] - base[k] < startable
-        stop[k + 1] = stop[k] + (1 if blocked[k] or dark or days[k] != day else 0)
+        # The SOC gate (rule 1) at the slot's start: the engine would not start it below.
+        low = (stored[k - 1] if k else inp.stored_wh) < flex.gate_wh
+        stop[k + 1] = stop[k] + (1 if blocked[k] or dark or low or days[k] != day else 0)
     fits = [
         (first, cover[first + size] - cover[first])
         for first in range(0, n - size + 1)

@@ -36,6 +36,8 @@ class FlexLoad:
     blocks: tuple[int, ...]
     #: A run going on now: it holds the slots from the first on for this many.
     running_slots: int = 0
+    #: The load's SOC gate as stored energy: a run starts only where the plan expects this.
+    gate_wh: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -402,3 +403,18 @@ def test_a_run_going_on_stays_in_the_plan_until_its_minimum_runtime() -> None:
     assert (run.first, run.slots) == (0, 2)
     w = planner.words(now)[SG]
     assert w.on and w.text.startswith("planned ")
+
+
+def test_no_run_is_planned_below_the_loads_soc_gate() -> None:
+    # A sunny morning from a near-empty battery: energy is spare from sunrise on (the battery
+    # fills by noon anyway), but the gate (50 % = 4 kWh) holds until the battery reaches it.
+    pv, load = bell(6800), flat(400)
+    base = plan_input(pv, load, 900, ())
+    # Runs only before 08:15 local (slot 33): "today" ends there for this test.
+    morning = replace(base, day=tuple(0 if k < 33 else 1 for k in range(SLOTS)))
+    flows = simulate(pv, load, 900, BAT)
+    for gate_wh, expect_early in ((0.0, True), (4000.0, False)):
+        flex = FlexLoad(LoadId.SG_READY, 2000, 2, 4, (1, 0), gate_wh=gate_wh)
+        plan = make_plan(replace(morning, loads=(flex,)), DAY0)
+        early = [b for b in plan.blocks if flows.stored[b.first - 1] < 4000]
+        assert bool(early) == expect_early, (gate_wh, plan.blocks)
