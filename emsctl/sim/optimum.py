@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 Vec = NDArray[np.float64]
 Idx = NDArray[np.int64]
 
+#: A car's energy still wanted at the end of a window costs the import price (it can be charged
+#: later, at worst from the grid), less this when later windows follow (a tie goes to waiting
+#: for what they see) and plus this at the scenario's end (a tie goes to charging now).
+PENDING_TIE_EUR_KWH = 1e-3
 #: Penalty per kWh of heat the plant could not supply (a temperature below its minimum): far
 #: above any energy price, so the program uses it only where the physics leaves no choice.
 HEAT_SHORT_EUR_KWH = 10.0
@@ -500,8 +504,8 @@ def _store_rows(lp: _Lp, sl: Slots, w: _Window, p: _Plant, state: _State) -> Non
 def _car_rows(lp: _Lp, sl: Slots, w: _Window, p: _Plant, state: _State) -> None:
     """Each car's charge power per slot it is plugged in, and per session: the energy given
     plus the shortfall is what it still wants. A shortfall when the car leaves costs the
-    unmet price; one still plugged in at the window's end, the import price (it can still be
-    charged later, at worst from the grid)."""
+    unmet price; one still plugged in at the window's end, about the import price
+    (`PENDING_TIE_EUR_KWH`)."""
     n = w.n
     se = sl.sessions
     base_col = _BLOCKS * n
@@ -520,7 +524,8 @@ def _car_rows(lp: _Lp, sl: Slots, w: _Window, p: _Plant, state: _State) -> None:
     )
     end_slot = (se.end_min[w.sessions] - 1) // sl.slot_min
     leaves = se.leaves[w.sessions] & (end_slot < w.s1)
-    lp.cost[short_cols] = np.where(leaves, p.unmet_eur, p.import_eur)
+    tie = PENDING_TIE_EUR_KWH if w.final else -PENDING_TIE_EUR_KWH
+    lp.cost[short_cols] = np.where(leaves, p.unmet_eur, p.import_eur + tie)
 
 
 def _solve_window(sl: Slots, w: _Window, p: _Plant, state: _State) -> Vec:
