@@ -42,8 +42,8 @@ HEAT_SHORT_EUR_KWH = 10.0
 _IMP, _EXP, _CURT, _CH, _DIS, _HPB, _HPD, _BKB, _BKD, _SOC, _TB, _TD, _SB, _SD = range(14)
 _BLOCKS = 14
 # Per-slot constraint blocks, in row order (session rows follow).
-_R_BAL, _R_AC, _R_BAT, _R_BUF, _R_DHW, _R_COMP, _R_BACKUP = range(7)
-_ROW_BLOCKS = 7
+_R_BAL, _R_AC, _R_PV, _R_BAT, _R_BUF, _R_DHW, _R_COMP, _R_BACKUP = range(8)
+_ROW_BLOCKS = 8
 
 
 class OptimumError(Exception):
@@ -437,7 +437,7 @@ def _bounds_and_cost(lp: _Lp, sl: Slots, w: _Window, p: _Plant) -> None:
 
 
 def _balance_rows(lp: _Lp, sl: Slots, w: _Window, p: _Plant) -> None:
-    """Power balance and the inverter's AC limit per slot (kW)."""
+    """Power balance, the inverter's AC limit and what only PV can feed, per slot (kW)."""
     n = w.n
     pv = sl.pv_kw[w.s0 : w.s1]
     bal = _block(n, _R_BAL)
@@ -459,6 +459,13 @@ def _balance_rows(lp: _Lp, sl: Slots, w: _Window, p: _Plant) -> None:
         lp.add(ac, _block(n, block), sign)
     lp.row_lo[ac] = -p.ac_kw - pv
     lp.row_hi[ac] = p.ac_kw - pv
+    # Self-consumption mode: the battery charges from PV only and discharges only into the
+    # house's consumption, so what is exported, stored or curtailed is PV.
+    own = _block(n, _R_PV)
+    for block in (_EXP, _CH, _CURT):
+        lp.add(own, _block(n, block), 1.0)
+    lp.row_lo[own] = -np.inf
+    lp.row_hi[own] = pv
     for row_block, a, b, hi in (
         (_R_COMP, _HPB, _HPD, p.comp_kw),
         (_R_BACKUP, _BKB, _BKD, p.backup_kw),
