@@ -168,19 +168,6 @@ def _col(scenario: Scenario, name: str) -> Vec:
     return np.frombuffer(scenario.values[name], dtype=np.float64)
 
 
-def _new_highs() -> Any:
-    """A silent HiGHS instance.
-
-    highspy's public `Highs` enables its callbacks in the constructor, which makes HiGHS write
-    its banner to the process's standard output before any option can be set (and would spoil
-    `emsctl simulate --json -`); the extension's own class takes the option first.
-    """
-    cls = getattr(getattr(highspy, "_core", None), "_Highs", None) or highspy.Highs
-    h = cls()
-    h.setOptionValue("output_flag", False)
-    return h
-
-
 def _slot_means(x: Vec, starts: Idx, counts: Vec) -> Vec:
     return np.add.reduceat(x, starts) / counts
 
@@ -353,6 +340,19 @@ class _Window:
     @property
     def n(self) -> int:
         return self.s1 - self.s0
+
+
+def _new_highs() -> Any:
+    """A silent HiGHS instance.
+
+    highspy's public `Highs` enables its callbacks in the constructor, which makes HiGHS write
+    its banner to the process's standard output before any option can be set (and would spoil
+    `emsctl simulate --json -`); the extension's own class takes the option first.
+    """
+    cls = getattr(getattr(highspy, "_core", None), "_Highs", None) or highspy.Highs
+    h = cls()
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 class _Lp:
@@ -667,7 +667,7 @@ def solve_optimum(
     )
     wall = time.perf_counter() - t0
     result = _figures(sl, s, config, wall, windows, horizon_h, keep_h)
-    log.info(
+    log.debug(
         "optimum of %s: %d windows solved in %.1f s, cost %.2f EUR",
         scenario.name,
         windows,
