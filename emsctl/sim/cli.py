@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -33,7 +34,8 @@ def register(sub: Any) -> None:
         help="replay a scenario with and without EMS and compare the KPIs",
         description=(
             "Replay a 1-minute scenario through the plant model twice: driven by the EMS "
-            "(engine and state machines, unchanged) and as the no-EMS baseline. SCENARIO is a "
+            "(engine and state machines, unchanged) and as the no-EMS baseline; with --optimum, "
+            "also against the perfect-foresight optimum of the same plant. SCENARIO is a "
             "CSV file (.csv or .csv.gz) or the name of a bundled scenario: "
             + ", ".join(bundled_scenarios())
             + "."
@@ -64,6 +66,12 @@ def register(sub: Any) -> None:
         "--no-skip",
         action="store_true",
         help="run the engine on every tick, also where nothing can change (slower; same result)",
+    )
+    p.add_argument(
+        "--optimum",
+        action="store_true",
+        help="also solve the perfect-foresight optimum of the same plant (a 15-minute linear "
+        "program) and show each run's share of the cost gap between the baseline and it",
     )
     p.set_defaults(func=_simulate)
 
@@ -224,6 +232,14 @@ def _simulate(args: argparse.Namespace) -> int:
         for n, level in saved.items():
             logging.getLogger(n).setLevel(level)
     report = compare(ems, base, scn)
+    if args.optimum:
+        from emsctl.sim.optimum import OptimumError, solve_optimum
+
+        try:
+            report = replace(report, optimum=solve_optimum(scn, cfg, keep_series=False))
+        except OptimumError as exc:
+            print(f"emsctl simulate: optimum: {exc}", file=sys.stderr)
+            return 1
     # With the JSON on stdout, the human table goes to stderr so the JSON can be piped.
     human = sys.stderr if args.json == "-" else sys.stdout
     print(render_table(report), end="", file=human)

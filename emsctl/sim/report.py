@@ -9,11 +9,17 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emsctl.config import TariffConfig
 from emsctl.model import LoadId
 from emsctl.sim.plant import Plant
+
+if TYPE_CHECKING:
+    from emsctl.sim.optimum import OptimumResult
+
+#: The run that `gap_captured` measures from (0 %).
+BASELINE = "baseline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +184,30 @@ class Report:
     runs: Mapping[str, Kpis]
     #: Wall time per run, seconds (not part of the JSON's comparison figures).
     wall_s: Mapping[str, float] = field(default_factory=dict)
+    #: The perfect-foresight optimum of the same plant (`emsctl simulate --optimum`).
+    optimum: OptimumResult | None = None
+
+    def gap_captured(self) -> dict[str, float | None]:
+        """Per run, its share of the cost gap between the baseline and the optimum:
+        (baseline - run) / (baseline - optimum), costs including unmet car energy. Empty
+        without an optimum; None where the gap is not positive."""
+        base = self.runs.get(BASELINE)
+        if self.optimum is None or base is None:
+            return {}
+        gap = base.cost_with_unmet_eur - self.optimum.cost_with_unmet_eur
+        return {
+            name: (base.cost_with_unmet_eur - k.cost_with_unmet_eur) / gap if gap > 1e-9 else None
+            for name, k in self.runs.items()
+        }
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "scenario": self.scenario,
-            "minutes": self.minutes,
-            "runs": {name: k.to_json() for name, k in self.runs.items()},
-        }
+        runs = {name: k.to_json() for name, k in self.runs.items()}
+        out: dict[str, Any] = {"scenario": self.scenario, "minutes": self.minutes, "runs": runs}
+        if self.optimum is not None:
+            for name, share in self.gap_captured().items():
+                runs[name]["gap_captured"] = share
+            out["optimum"] = self.optimum.to_json()
+        return out
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
@@ -265,11 +288,58 @@ def table_rows(report: Report) -> list[list[str]]:
     return rows
 
 
+#: (label, attribute, format) rows of the optimum's section, for the runs and the optimum.
+_OPTIMUM_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("import kWh", "import_kwh", "{:,.1f}"),
+    ("export kWh", "export_kwh", "{:,.1f}"),
+    ("curtailed kWh", "curtailed_kwh", "{:,.1f}"),
+    ("heat pump kWh", "heat_pump_kwh", "{:,.1f}"),
+    ("battery losses kWh", "battery_loss_kwh", "{:,.1f}"),
+    ("self-consumption", "self_consumption", "{:.3f}"),
+    ("autarky", "autarky", "{:.3f}"),
+    ("cost EUR", "cost_eur", "{:,.2f}"),
+    ("cost incl. unmet car energy EUR", "cost_with_unmet_eur", "{:,.2f}"),
+    ("car energy delivered kWh", "car_delivered_kwh", "{:,.1f}"),
+    ("car energy unmet kWh", "car_unmet_kwh", "{:,.1f}"),
+    ("car energy still wanted at the end kWh", "car_pending_kwh", "{:,.1f}"),
+)
+
+
+def optimum_rows(report: Report) -> list[list[str]]:
+    """The runs beside the perfect-foresight optimum and each run's share of the cost gap
+    (empty without an optimum)."""
+    opt = report.optimum
+    if opt is None:
+        return []
+    names = list(report.runs)
+    rows: list[list[str]] = [
+        [
+            f"perfect-foresight optimum ({opt.slot_min}-min linear program, "
+            f"{opt.horizon_h:g} h horizon keeping {opt.keep_h:g} h; {opt.windows:,} windows "
+            f"in {opt.solve_s:.1f} s)"
+        ],
+        ["", *names, "optimum"],
+    ]
+    for label, attr, fmt in _OPTIMUM_ROWS:
+        values = [getattr(report.runs[n], attr) for n in names] + [getattr(opt, attr)]
+        rows.append([label, *(fmt.format(v) for v in values)])
+    shares = report.gap_captured()
+    cells = ["n/a" if shares.get(n) is None else f"{shares[n]:.1%}" for n in names]
+    rows.append(["share of the cost gap captured", *cells, "100.0%"])
+    return rows
+
+
 def render_table(report: Report) -> str:
     """Plain-text table (aligned columns) for the terminal and logs."""
     rows = table_rows(report)
+    extra = optimum_rows(report)
+    if extra:
+        rows += [[], *extra]
     width = max(len(r) for r in rows)
-    cols = [max((len(r[i]) for r in rows if i < len(r)), default=0) for i in range(width)]
+    # A row of one cell (a heading) is left out of the column widths.
+    cols = [
+        max((len(r[i]) for r in rows if len(r) > 1 and i < len(r)), default=0) for i in range(width)
+    ]
     lines = [
         f"scenario {report.scenario}: {report.minutes:,} minutes ({report.minutes / 1440:.1f} days)"
     ]

@@ -34,6 +34,8 @@ NOT_LOADED: dict[str, str] = {
     "alembic": "a database at the head revision opens without Alembic",
     "emsctl.store.migrate": "migrations belong to `emsctl db upgrade` and to due upgrades",
     "emsctl.sim": "the simulator belongs to `emsctl simulate` and `emsctl demo`",
+    "highspy": "the LP solver belongs to `emsctl simulate --optimum`",
+    "numpy": "only the optimum's linear program needs arrays",
     "emsctl.store.cli": "only `emsctl db|history|stats` registers its subcommands",
     "emsctl.adapters.cli": "only `emsctl snapshot|device` registers its subcommands",
     "emsctl.adapters.viessmann_cli": "only `emsctl viessmann|forecast` registers them",
