@@ -194,7 +194,7 @@ def test_a_day_ahead_the_daily_error_has_the_configured_spread_and_mean_one() ->
     daily, hourly = _day_ahead_errors(fc, days)
     factors = [math.exp(x) for x in daily]
     assert statistics.fmean(factors) == pytest.approx(1.0, abs=0.06)
-    # Leads of 12 to 32 hours keep about 97 to 100 % of the error.
+    # Leads of 18 to 32 hours (the daylight hours) keep 98 to 100 % of the error.
     assert statistics.pstdev(daily) == pytest.approx(0.35 * 0.99, rel=0.12)
     # The hours' shape errors: forecast_shape_error times an AR(1) less its day's mean (the
     # shape moves energy within the day), correlated over hours.
