@@ -1,12 +1,13 @@
 """Forecast benchmark: what the forecast rule (decision-logic rule 14) changes on the year.
 
 Replays the year with the house's config three times per variant — forecast off, a perfect
-forecast (the scenario's own PV still to come today) and a noisy one (a log-normal error per
-day, `sim.forecast_error`) — and prints self-consumption, cost and cost with undelivered car
-energy side by side. Three variants: the house's config as shipped; the same with the brake
-lowered, so that the heat pump's shifted gates are not held at the brake's floor; and cars
-charging on surplus by day with the grid only at night, where the wallboxes' high gates
-give the rule the most room. The figures go to docs/performance.md ("Forecast rule").
+forecast (the scenario's own PV still to come today) and a noisy one (`sim.forecast_error`: a
+log-normal error per day, with the shape and lead-time errors of docs/simulator.md) — and
+prints self-consumption, cost and cost with undelivered car energy side by side. Three
+variants: the house's config as shipped; the same with the brake lowered, so that the heat
+pump's shifted gates are not held at the brake's floor; and cars charging on surplus by day
+with the grid only at night, where the wallboxes' high gates give the rule the most room.
+The figures go to docs/performance.md ("Forecast rule").
 """
 
 from __future__ import annotations

@@ -808,11 +808,16 @@ class SimConfig(Strict):
     comfort_tolerance_k: float = Field(0.05, ge=0)
     #: Demo speed: wall seconds per simulated minute.
     demo_seconds_per_minute: float = Field(0.1, gt=0)
-    #: The simulated forecast (when `forecast.enabled`) is the scenario's own PV to come today,
-    #: times a factor per local day drawn from a log-normal with this spread (0: perfect
-    #: foresight; 0.35 is about a day-ahead forecast's typical error).
+    #: The simulated forecast (when `forecast.enabled`) is the scenario's own PV (today and
+    #: tomorrow, per 15-minute slot), a day ahead off by a factor per local day drawn from a
+    #: log-normal of mean 1 with this spread (0: perfect foresight, no error of any kind;
+    #: 0.35 is about a day-ahead forecast's typical daily error). See docs/simulator.md.
     forecast_error: float = Field(0.0, ge=0, le=2)
-    #: Seed of those daily factors, so that a noisy replay can be repeated.
+    #: With `forecast_error` > 0: the spread (log) of the hourly errors of the day's shape, an
+    #: AR(1) process with a correlation time of a few hours that moves energy between the
+    #: hours of a day without changing its total a day ahead (0: the day's shape is exact).
+    forecast_shape_error: float = Field(0.25, ge=0, le=2)
+    #: Seed of those errors, so that a noisy replay can be repeated.
     forecast_seed: int = 1
     #: What the owner tells EMS of the cars (rule 17): "none" (EMS knows only what it learned
     #: from the replay's own past sessions) or "plans" (at each plug-in the owner sets the

@@ -1,4 +1,5 @@
-"""forecast.solar: PV energy still expected today, for the engine's strategic layer (rule 14).
+"""forecast.solar: PV energy still expected today, for the engine's strategic layer (rule 14),
+and the forecast's shape per 15-minute slot (today and tomorrow) for planning.
 
 Fetches the estimate for the configured planes at most every refresh_s (plus a random delay),
 within the free tier's hourly limit and the server's rate-limit headers, and caches it in
@@ -12,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import random
 import threading
 from collections import Counter
@@ -35,7 +37,7 @@ from emsctl.adapters.base import (
 from emsctl.adapters.budget import CallBudget, Window
 from emsctl.adapters.statestore import StateStore
 from emsctl.config import Config, ForecastConfig
-from emsctl.model import Forecast
+from emsctl.model import FORECAST_SLOT_S, Forecast
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,35 @@ class CachedForecast:
                 if hi > lo:
                     total += wh * (hi - lo).total_seconds() / (ts - begin).total_seconds()
         return total
+
+    def slot_energies(self, start: datetime, count: int) -> list[float]:
+        """Wh expected in each of `count` FORECAST_SLOT_S slots from `start`.
+
+        Each `watt_hours_period` value is spread evenly over its period (constant power from
+        the previous timestamp to its own), exactly as `energy_between` cuts periods, so
+        today's slots from the current one on add up to `remaining_today` plus the part of the
+        current slot already gone. A value without a period counts in the slot of its time.
+        """
+        out = [0.0] * count
+        t0 = start.timestamp()
+        for points in self.series:
+            prev: datetime | None = None
+            for ts, wh in points:
+                begin = prev if prev is not None and prev.date() == ts.date() else ts
+                prev = ts
+                if wh > 0:
+                    _spread(out, t0, begin.timestamp(), ts.timestamp(), wh)
+        return out
+
+    def slot_span(self) -> tuple[datetime, int]:
+        """The first slot (UTC) that holds energy, or the slot of `fetched_at` if earlier, and
+        the number of slots to the end of the last period."""
+        times = [ts for points in self.series for ts, _ in points]
+        first = min([self.fetched_at, *times]).timestamp()
+        last = max([self.fetched_at, *times]).timestamp()
+        lo = math.floor(first / FORECAST_SLOT_S)
+        hi = math.floor(last / FORECAST_SLOT_S) + 1
+        return datetime.fromtimestamp(lo * FORECAST_SLOT_S, UTC), hi - lo
 
     def days(self, tz: tzinfo) -> set[date]:
         return {ts.astimezone(tz).date() for points in self.series for ts, _ in points}
@@ -128,6 +159,26 @@ class CachedForecast:
                 for points in d["series"]
             ),
         )
+
+
+def _spread(out: list[float], t0: float, begin: float, end: float, wh: float) -> None:
+    """Add `wh`, produced at constant power over [begin, end), to the slots of `out` (slot 0
+    starting at `t0`); a period without length counts in the slot of `end`."""
+    slot = FORECAST_SLOT_S
+    if begin >= end:
+        k = math.floor((end - t0) / slot)
+        if 0 <= k < len(out):
+            out[k] += wh
+        return
+    rate = wh / (end - begin)
+    k = max(0, math.floor((begin - t0) / slot))
+    while k < len(out):
+        lo = max(begin, t0 + k * slot)
+        hi = min(end, t0 + (k + 1) * slot)
+        if hi <= lo:
+            break
+        out[k] += rate * (hi - lo)
+        k += 1
 
 
 def parse_estimate(doc: Any, fallback_tz: tzinfo) -> tuple[Series, str | None]:
@@ -207,6 +258,11 @@ class ForecastSolar:
         self._cache: CachedForecast | None = None
         self._next_fetch: datetime | None = None
         self._failures = 0
+        # The slots of the cached forecast they were computed from (see `_slots`).
+        self._slot_source: CachedForecast | None = None
+        self._slot_base = datetime.fromtimestamp(0, UTC)
+        self._slot_wh: list[float] = []
+        self._slot_view: tuple[int, datetime, tuple[float, ...]] | None = None
         # Each request ends within timeout_s, however slowly the service answers.
         self._http = deadline.client(
             cfg.timeout_s,
@@ -306,7 +362,29 @@ class ForecastSolar:
             remaining = c.remaining_today(now, self.tz)
             if remaining is None:
                 return None
-            return Forecast(fetched_at=c.fetched_at, remaining_today_wh=remaining)
+            start, slots = self._slots(c, now)
+            return Forecast(
+                fetched_at=c.fetched_at,
+                remaining_today_wh=remaining,
+                slots_start=start,
+                slot_wh=slots,
+            )
+
+    def _slots(self, c: CachedForecast, now: datetime) -> tuple[datetime, tuple[float, ...]]:
+        """The forecast's slots from the one holding `now` on; computed once per fetched
+        forecast, the tuple once per slot."""
+        if self._slot_source is not c:
+            start, count = c.slot_span()
+            self._slot_source = c
+            self._slot_base = start
+            self._slot_wh = c.slot_energies(start, count)
+            self._slot_view = None
+        k = max(0, math.floor((now - self._slot_base).total_seconds() / FORECAST_SLOT_S))
+        view = self._slot_view
+        if view is None or view[0] != k:
+            at = self._slot_base + timedelta(seconds=k * FORECAST_SLOT_S)
+            view = self._slot_view = (k, at, tuple(self._slot_wh[k:]))
+        return view[1], view[2]
 
     # ------------------------------------------------------------------ fetching
 

@@ -1,22 +1,20 @@
 """In-memory adapters over the plant: the same Collector, Actuator and ForecastSource
 interfaces as the real Prometheus, Shelly and Viessmann adapters, so the core runs unchanged.
 
-`SimHouse` bundles a plant with its collector and actuators and advances them together.
+`SimHouse` bundles a plant with its collector and actuators and advances them together; its
+forecast is `SimForecast` (emsctl/sim/forecast.py).
 """
 
 from __future__ import annotations
 
-import math
-import random
-from array import array
 from collections import deque
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
-from itertools import accumulate
+from datetime import datetime, timedelta
 from typing import Final
 
 from emsctl.config import Config
 from emsctl.model import Forecast, LoadId, LoadReading, Snapshot
+from emsctl.sim.forecast import SimForecast
 from emsctl.sim.plant import Plant
 from emsctl.sim.scenario import Scenario
 
@@ -208,99 +206,6 @@ class SimDhwSetpoint:
 
     def close(self) -> None:
         pass
-
-
-class SimForecast:
-    """A forecast from the scenario: the PV still to come today (local time).
-
-    Fetched again every `forecast.refresh_s` like the cached forecast.solar one (the
-    Forecast's `fetched_at` says when). With `sim.forecast_error` 0 its figure is the exact
-    remainder (perfect foresight, an upper bound of what a real forecast allows); otherwise
-    each local day's figure is off by a factor drawn once for that day from a log-normal of
-    mean 1 and that spread (a day-ahead forecast errs mostly by the day's weather).
-    """
-
-    def __init__(self, scenario: Scenario, config: Config) -> None:
-        self.start = scenario.start
-        self.minutes = scenario.minutes
-        self.tz = config.control.tz
-        self.refresh = timedelta(seconds=config.forecast.refresh_s)
-        self.error = config.sim.forecast_error
-        self.seed = config.sim.forecast_seed
-        self._factors: dict[date, float] = {}
-        # Wh of PV from the scenario start to the start of each minute.
-        self._cum = array("d", [0.0, *accumulate(w / 60.0 for w in scenario.values["pv_w"])])
-        self._fetched: datetime | None = None
-        self._midnight_index = -1  # index of the next local midnight after _fetched
-        self._slot_cache: tuple[datetime, datetime, tuple[float, ...]] | None = None
-
-    def next_lap(self, shift: timedelta) -> None:
-        """The scenario's days start again `shift` later (the demo loops): forecast anew."""
-        self.start += shift
-        self._fetched = None
-        self._midnight_index = -1
-
-    def _index(self, at: datetime) -> int:
-        i = int((at - self.start).total_seconds() // 60)
-        return max(0, min(self.minutes, i))
-
-    def forecast(self, now: datetime) -> Forecast | None:
-        i = self._index(now)
-        if (
-            self._fetched is None
-            or now - self._fetched >= self.refresh
-            or i >= self._midnight_index
-        ):
-            self._fetched = now
-            local = now.astimezone(self.tz)
-            midnight = (local + timedelta(days=1)).replace(
-                hour=0, minute=0, second=0, microsecond=0
-            )
-            self._midnight_index = self._index(midnight)
-        cum = self._cum
-        remaining = cum[self._midnight_index] - cum[i]
-        if self.error > 0:
-            remaining *= self.factor(now.astimezone(self.tz).date())
-        start, slots = self._slots(self._fetched)
-        return Forecast(
-            fetched_at=self._fetched,
-            remaining_today_wh=remaining,
-            slots_start=start,
-            slot_wh=slots,
-        )
-
-    def _slots(self, fetched: datetime) -> tuple[datetime, tuple[float, ...]]:
-        """The PV per 15-minute slot from the fetch's slot to the end of the next local day,
-        each local day's slots off by that day's factor; made once per fetch."""
-        if self._slot_cache is not None and self._slot_cache[0] == fetched:
-            return self._slot_cache[1], self._slot_cache[2]
-        ts = int(fetched.timestamp())
-        start = datetime.fromtimestamp(ts - ts % 900, tz=UTC)
-        local = fetched.astimezone(self.tz)
-        end_day = (local + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
-        cum = self._cum
-        out: list[float] = []
-        at = start
-        while at < end_day:
-            a, b = self._index(at), self._index(at + timedelta(minutes=15))
-            wh = cum[b] - cum[a]
-            if self.error > 0:
-                wh *= self.factor(at.astimezone(self.tz).date())
-            out.append(wh)
-            at += timedelta(minutes=15)
-        slots = tuple(out)
-        self._slot_cache = (fetched, start, slots)
-        return start, slots
-
-    def factor(self, day: date) -> float:
-        """The forecast's error on `day`: seeded by the day itself, so it does not depend on
-        which ticks asked (a replay skipping quiet ticks sees the same forecasts)."""
-        f = self._factors.get(day)
-        if f is None:
-            s = self.error
-            rng = random.Random(f"{self.seed}:{day.isoformat()}")
-            f = self._factors[day] = math.exp(rng.gauss(-s * s / 2.0, s))
-        return f
 
 
 class SimHouse:
