@@ -14,6 +14,7 @@ from emsctl.config import Config
 from emsctl.model import (
     FORECAST_SLOT_S,
     OUTPUT_ON,
+    ChargeMode,
     Forecast,
     LoadId,
     PlanWord,
@@ -21,7 +22,7 @@ from emsctl.model import (
 )
 from emsctl.planner.greedy import make_plan
 from emsctl.planner.profile import LoadProfile
-from emsctl.planner.types import BatteryModel, FlexLoad, Plan, PlanInput
+from emsctl.planner.types import BatteryModel, CarClaim, FlexLoad, Plan, PlanInput
 from emsctl.planner.words import word
 from emsctl.site import LoadFacts
 
@@ -35,6 +36,8 @@ class _Key:
     fetched_at: datetime | None
     running: frozenset[LoadId]
     starts: tuple[int, ...]
+    #: Each waiting car's need, to the kWh, and deadline.
+    cars: tuple[tuple[int, datetime | None], ...] = ()
 
 
 class Planner:
@@ -78,7 +81,12 @@ class Planner:
         today = now.astimezone(self.tz).date()
         running = frozenset(x for x in self.loads if statuses[x].state in OUTPUT_ON)
         starts = tuple(statuses[x].starts_on(today) for x in self.loads)
-        return _Key(fc.fetched_at if fc is not None else None, running, starts)
+        cars = tuple(
+            (int(st.plan.need_wh // 1000), st.plan.deadline)
+            for st in statuses.values()
+            if st.plan is not None and not st.plan.awaiting
+        )
+        return _Key(fc.fetched_at if fc is not None else None, running, starts, cars)
 
     def update(
         self,
@@ -142,7 +150,24 @@ class Planner:
             start_fraction=self.cfg.start_fraction,
             import_eur_kwh=self.config.tariff.import_eur_kwh,
             feed_in_eur_kwh=self.config.tariff.feed_in_eur_kwh,
+            cars=self._cars(statuses, start, n),
         )
+
+    def _cars(
+        self, statuses: Mapping[LoadId, LoadFacts], start: datetime, n: int
+    ) -> tuple[CarClaim, ...]:
+        """The cars that wait for surplus (rule 17) and what they still need before when."""
+        out: list[CarClaim] = []
+        for load, st in statuses.items():
+            plan = st.plan
+            if plan is None or plan.awaiting or plan.need_wh <= 0 or plan.deadline is None:
+                continue
+            if plan.mode not in (ChargeMode.SOLAR, ChargeMode.SOLAR_TARGET):
+                continue
+            until = int((plan.deadline - start).total_seconds() // FORECAST_SLOT_S)
+            power = plan.power_w or self.config.loads.get(load).nominal_w
+            out.append(CarClaim(power, plan.need_wh, max(0, min(n, until))))
+        return tuple(out)
 
     def _flex(self, load: LoadId, st: LoadFacts, ndays: int, now: datetime) -> FlexLoad:
         cfg = self.config.loads.get(load)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from emsctl.planner.battery import Flows, simulate, spare
-from emsctl.planner.types import SLOT_H, Block, FlexLoad, Plan, PlanInput
+from emsctl.planner.types import SLOT_H, Block, CarClaim, FlexLoad, Plan, PlanInput
 
 
 def make_plan(inp: PlanInput, made_at: datetime) -> Plan:
@@ -28,6 +28,8 @@ def make_plan(inp: PlanInput, made_at: datetime) -> Plan:
                 load[k] += flex.power_w * SLOT_H
                 busy[k] = True
     flows = simulate(inp.pv_wh, load, inp.stored_wh, inp.battery)
+    for car in inp.cars:
+        flows = _reserve(car, load, flows, inp)
     for flex in inp.loads:
         for day, count in enumerate(flex.blocks):
             for _ in range(count):
@@ -40,6 +42,21 @@ def make_plan(inp: PlanInput, made_at: datetime) -> Plan:
                 for k in range(found.first, found.last + 1):
                     busy[k] = True
     return _plan(inp, made_at, blocks, load, flows)
+
+
+def _reserve(car: CarClaim, load: list[float], flows: Flows, inp: PlanInput) -> Flows:
+    """A waiting car's need, put into the slots before its deadline with the most spare
+    energy: what the car keeper counts on when it waits for the sun is not planned away."""
+    free = spare(flows, inp.battery)
+    step = car.power_w * SLOT_H
+    left = car.need_wh
+    for k in sorted(range(min(car.until, len(free))), key=lambda k: -free[k]):
+        if left <= 0 or free[k] <= 0:
+            break
+        take = min(step, free[k], left)
+        load[k] += take
+        left -= take
+    return simulate(inp.pv_wh, load, inp.stored_wh, inp.battery)
 
 
 def _cheapest(

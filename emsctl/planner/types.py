@@ -41,6 +41,16 @@ class FlexLoad:
 
 
 @dataclass(frozen=True, slots=True)
+class CarClaim:
+    """A car waiting for the sun (rule 17): it has first claim on the spare energy before
+    slot `until`, up to `need_wh`, at `power_w`."""
+
+    power_w: float
+    need_wh: float
+    until: int
+
+
+@dataclass(frozen=True, slots=True)
 class PlanInput:
     """Everything one plan is made from. Per-slot tuples have the same length."""
 
@@ -59,6 +69,8 @@ class PlanInput:
     #: Prices that decide between equally spare runs (clipped energy is worth nothing).
     import_eur_kwh: float = 0.35
     feed_in_eur_kwh: float = 0.08
+    #: Cars charging by target that wait for surplus: served before any heat-pump run.
+    cars: tuple[CarClaim, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -418,3 +418,19 @@ def test_no_run_is_planned_below_the_loads_soc_gate() -> None:
         plan = make_plan(replace(morning, loads=(flex,)), DAY0)
         early = [b for b in plan.blocks if flows.stored[b.first - 1] < 4000]
         assert bool(early) == expect_early, (gate_wh, plan.blocks)
+
+
+def test_a_car_waiting_for_the_sun_is_served_before_any_heat_pump_run() -> None:
+    from emsctl.planner.types import CarClaim
+
+    # A day with spare energy for about one car charge: with the car's claim, no heat-pump run
+    # takes what the car keeper waits for.
+    pv, load = bell(4200, first=36, last=64), flat(300)
+    alone = make_plan(plan_input(pv, load, 7000, (SG_FLEX,)), DAY0)
+    assert alone.blocks
+    car = CarClaim(power_w=4000, need_wh=20000, until=SLOTS)
+    inp = replace(plan_input(pv, load, 7000, (SG_FLEX,)), cars=(car,))
+    with_car = make_plan(inp, DAY0)
+    assert with_car.blocks == ()
+    # The car's claim is in the expected consumption.
+    assert sum(with_car.load_wh) > sum(load) + 5000
