@@ -77,9 +77,12 @@ class Habits:
         found = censored_quantile(near, self.departure_quantile)
         return None if found is None else int(found)
 
-    def target(self, arrived: datetime, ref: datetime, tz: tzinfo) -> tuple[datetime, float] | None:
+    def target(
+        self, arrived: datetime, ref: datetime, tz: tzinfo
+    ) -> tuple[datetime, float | None] | None:
         """(deadline, energy) for a car that arrived at `arrived` and may leave early; None
-        when no early departure is known that is still ahead of `ref`."""
+        when no early departure is known that is still ahead of `ref`. The energy is None
+        when none is learned yet (the caller plans the default then)."""
         local = arrived.astimezone(tz)
         stay = self.stay_min(local.hour * 60 + local.minute)
         if stay is None:
@@ -87,8 +90,7 @@ class Habits:
         deadline = (arrived + timedelta(minutes=stay)).astimezone(UTC)
         if deadline <= ref:
             return None
-        energy = self.energy_for(local.weekday())
-        return deadline, energy if energy is not None else 0.0
+        return deadline, self.energy_for(local.weekday())
 
     def energy_for(self, weekday: int) -> float | None:
         habit = self.days.get(weekday)

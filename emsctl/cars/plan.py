@@ -64,6 +64,9 @@ def target_in_force(
     learned = habits.target(day, ref, tz)
     if learned is not None:
         deadline, energy_wh = learned
+        # No energy learned yet: the default, never 0 (met at once, the car left to the sun).
+        if energy_wh is None:
+            energy_wh = cfg.default_kwh * 1000.0
         return Target(min(deadline, default), energy_wh, TargetSource.LEARNED)
     energy = habits.energy_for(day.astimezone(tz).weekday())
     if energy is not None:

@@ -77,3 +77,14 @@ def test_without_anything_the_default_charges_by_the_next_morning() -> None:
     t = target_in_force(CarSettings(), Habits(energy_wh=11_000), CFG, TZ, MON_18)
     assert (t.energy_wh, t.source) == (11_000, TargetSource.LEARNED)
     assert t.deadline == datetime(2026, 6, 30, 5, 0, tzinfo=UTC)
+
+
+def test_a_learned_early_departure_without_a_learned_energy_charges_the_default() -> None:
+    # Cars arriving at about 17:00 were found gone after 3 h, but no session has yet shown
+    # how much a car takes: the target is the default energy by the learned departure, never
+    # "0 kWh", which would count as met at once and leave the car to the sun alone.
+    stays = tuple(Stay(17 * 60, 180, True) for _ in range(3))
+    t = target_in_force(CarSettings(), Habits(stays=stays), CFG, TZ, MON_18)
+    assert t.source is TargetSource.LEARNED
+    assert t.deadline == datetime(2026, 6, 29, 19, 0, tzinfo=UTC)  # 18:00 local + 3 h
+    assert t.energy_wh == 20_000
