@@ -9,16 +9,11 @@ takes longer than the time limit.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import statistics
 import sys
-from pathlib import Path
 
-from bench_replay import HOUSE_CONFIG, REFERENCE, REFERENCE_UNMET_KWH, YEAR
+from bench_replay import REFERENCE, REFERENCE_UNMET_KWH, scenario_args
 
-from emsctl.config import Config, load_config
-from emsctl.sim.cli import default_config
 from emsctl.sim.optimum import OptimumResult, solve_optimum
 from emsctl.sim.runner import run_baseline
 from emsctl.sim.scenario import read_scenario
@@ -51,21 +46,10 @@ def compare(opt: OptimumResult) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scenario", default=str(YEAR))
-    parser.add_argument(
-        "--config",
-        default=str(HOUSE_CONFIG) if HOUSE_CONFIG.exists() else None,
-        help="configuration (default: configs/ems-config.yaml)",
-    )
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    if not Path(args.scenario).exists():
-        print(f"scenario not found: {args.scenario}", file=sys.stderr)
+    parsed = scenario_args(__doc__)
+    if parsed is None:
         return 1
-    cfg: Config = load_config(args.config) if args.config else default_config()
-    print(f"scenario {args.scenario}\nconfig   {args.config or '(simulator defaults)'}")
+    args, cfg = parsed
     scn = read_scenario(args.scenario)
     times: list[float] = []
     opt: OptimumResult | None = None

@@ -118,8 +118,10 @@ def gap_share(ems: Kpis, base: Kpis, tariff_unmet: float) -> None:
         )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def scenario_args(description: str | None) -> tuple[argparse.Namespace, Config] | None:
+    """--scenario, --config and --runs of a year benchmark, and the config loaded; None (after
+    saying so) when the scenario is missing."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--scenario", default=str(YEAR))
     parser.add_argument(
         "--config",
@@ -131,9 +133,17 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     if not Path(args.scenario).exists():
         print(f"scenario not found: {args.scenario}", file=sys.stderr)
-        return 1
+        return None
     cfg: Config = load_config(args.config) if args.config else default_config()
     print(f"scenario {args.scenario}\nconfig   {args.config or '(simulator defaults)'}")
+    return args, cfg
+
+
+def main() -> int:
+    parsed = scenario_args(__doc__)
+    if parsed is None:
+        return 1
+    args, cfg = parsed
 
     read_s: list[float] = []
     ems_s: list[float] = []
