@@ -588,7 +588,9 @@ class Controller:
         if worker is None:
             return None
         planner = worker.planner
-        plan = planner.current(now)
+        # The planner thread swaps `plan` whole: read it once for this view.
+        latest = planner.plan
+        plan = latest if planner.fresh(latest, now) else None
         runs: tuple[tuple[LoadId, datetime, datetime], ...] = ()
         soc = None
         on_now: frozenset[LoadId] = frozenset()
@@ -602,9 +604,9 @@ class Controller:
                 soc = plan.soc_pct[i]
                 on_now = frozenset(b.load for b in plan.blocks if b.first <= i <= b.last)
         elif failed is None:
-            failed = "stale" if planner.plan is not None else "no plan yet"
+            failed = "stale" if latest is not None else "no plan yet"
         return PlanView(
-            made_at=planner.plan.made_at if planner.plan is not None else None,
+            made_at=latest.made_at if latest is not None else None,
             failed=failed,
             compute_s=worker.last_seconds,
             plans_made=planner.made,

@@ -111,10 +111,12 @@ class Planner:
 
     def current(self, now: datetime) -> Plan | None:
         """The plan in force, or None when there is none or it is stale."""
-        plan = self.plan
-        if plan is None or (now - plan.made_at).total_seconds() > self.cfg.stale_s:
-            return None
-        return plan
+        plan = self.plan  # read once: a planner thread swaps it whole
+        return plan if self.fresh(plan, now) else None
+
+    def fresh(self, plan: Plan | None, now: datetime) -> bool:
+        """Whether `plan` may be followed at `now` (there is one and it is not stale)."""
+        return plan is not None and (now - plan.made_at).total_seconds() <= self.cfg.stale_s
 
     def inputs(
         self, now: datetime, snapshot: Snapshot, statuses: Mapping[LoadId, LoadFacts]
