@@ -1,10 +1,10 @@
 """When to plan and what to plan with: the Planner keeps the current plan, makes a new one when
-it is due (every `planner.every_s`, a new forecast, a load's run began or ended), and gives
+it is due (every `planner.every_s`, a new forecast, a run began or ended, a waiting car's need
+changed), and gives
 the engine each load's word. Pure: `now` and the measurements come from the caller."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -25,8 +25,6 @@ from emsctl.planner.profile import LoadProfile
 from emsctl.planner.types import BatteryModel, CarClaim, FlexLoad, Plan, PlanInput
 from emsctl.planner.words import word
 from emsctl.site import LoadFacts
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +68,8 @@ class Planner:
 
     def due(self, now: datetime, fc: Forecast | None, statuses: Mapping[LoadId, LoadFacts]) -> bool:
         # After a plan that could not be made, again after every_s or when an input changes.
-        last = self.plan.made_at if self.plan is not None else self._tried_at
+        plan = self.plan  # read once: a planner thread swaps it whole
+        last = plan.made_at if plan is not None else self._tried_at
         if last is None or (now - last).total_seconds() >= self.cfg.every_s:
             return True
         return self._key != self._key_of(now, fc, statuses)
@@ -104,10 +103,10 @@ class Planner:
         if inp is None:
             self.plan = None
             return None
-        self.plan = make_plan(inp, now)
+        plan = self.plan = make_plan(inp, now)
         self.made += 1
         self.failed = None
-        return self.plan
+        return plan
 
     def current(self, now: datetime) -> Plan | None:
         """The plan in force, or None when there is none or it is stale."""
