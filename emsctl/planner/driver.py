@@ -1,6 +1,7 @@
 """When to plan and what to plan with: the Planner keeps the current plan, makes a new one when
 it is due (every `planner.every_s`, a new forecast, a run began or ended, a waiting car's need
-changed), and gives the engine each load's word. Pure: `now` and the measurements come from the caller."""
+changed), and gives the engine each load's word. Pure: `now` and the measurements come from
+the caller."""
 
 from __future__ import annotations
 
