@@ -14,11 +14,14 @@ from emsctl.cars.types import WEEKDAYS
 from emsctl.model import ChargeMode, LoadId
 from emsctl.status import CarSettingError
 from webui import format as fmt
-from webui.car_panel import MODE_LABELS
+from webui.car_panel import MAX_KWH, MODE_LABELS, describe_days, learned_offer
 from webui.context import UiContext
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-MAX_KWH = 300.0
+
+
+#: The weekdays' full names, Monday first (accepted beside WEEKDAYS' "mon".."sun").
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class CarRejected(ValueError):
@@ -96,13 +99,16 @@ def _number(field: str, raw: object) -> float:
 
 
 def weekday(raw: object) -> int:
-    names = [d.lower() for d in WEEKDAYS]
+    """0 (Monday) .. 6 (Sunday), from the number, "mon" or "monday" (any case)."""
     if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 6:
         return raw
-    if isinstance(raw, str) and raw.strip().lower()[:3] in names and raw.strip():
-        return names.index(raw.strip().lower()[:3])
-    if isinstance(raw, str) and raw.strip().isdigit() and 0 <= int(raw) <= 6:
-        return int(raw)
+    if isinstance(raw, str):
+        text = raw.strip().lower()
+        for day, name in enumerate(WEEKDAYS):
+            if text in (name.lower(), DAY_NAMES[day]):
+                return day
+        if text in {str(d) for d in range(7)}:
+            return int(text)
     raise CarRejected(f"weekday {raw!r}: expected mon..sun or 0 (Monday)..6 (Sunday)")
 
 
@@ -121,7 +127,7 @@ def set_target(ctx: UiContext, load_raw: str, body: dict[str, Any], user: str) -
     if body.get("clear") in (True, "1", "true", "on"):
         _call(lambda: ctx.controller.set_car_target(load, None, None, user))
         return f"{load.value}: target cleared"
-    at = clock("time", body.get("by"))
+    at = clock("by", body.get("by"))
     wh = energy_wh(ctx, load, body.get("kwh"), body.get("percent"))
     by = next_at(ctx.controller.now(), at, ctx.tz)
     _call(lambda: ctx.controller.set_car_target(load, by, wh, user))
@@ -134,10 +140,34 @@ def set_weekly(ctx: UiContext, load_raw: str, body: dict[str, Any], user: str) -
     if body.get("clear") in (True, "1", "true", "on"):
         _call(lambda: ctx.controller.set_weekly_target(load, day, None, None, user))
         return f"{load.value}: no target on {WEEKDAYS[day]}"
-    at = clock("time", body.get("at"))
+    at = clock("at", body.get("at"))
     wh = energy_wh(ctx, load, body.get("kwh"), body.get("percent"))
     _call(lambda: ctx.controller.set_weekly_target(load, day, at, wh, user))
     return f"{load.value}: {WEEKDAYS[day]} {at:%H:%M} {fmt.energy(wh)}"
+
+
+def copy_learned(ctx: UiContext, load_raw: str, body: dict[str, Any], user: str) -> str:
+    """The learned energies into the weekly schedule, by `at` (default: charging.default_by),
+    for the weekdays the owner has no target for; the owner's own days stay as they are."""
+    load = wallbox(ctx, load_raw)
+    charging = ctx.config.loads.get(load).car_charging
+    assert charging is not None  # wallbox() refuses a load without
+    raw_at = body.get("at")
+    at = charging.default_by if raw_at in (None, "") else clock("at", raw_at)
+    report = ctx.controller.latest()
+    view = None if report is None else report.loads.get(load)
+    days = () if view is None or view.car is None else learned_offer(view.car)
+    if not days:
+        raise CarRejected(
+            f"{load.value}: nothing learned to copy: too few sessions yet, or every learned "
+            "weekday has a target of yours already"
+        )
+    try:
+        for day, wh in days:
+            ctx.controller.set_weekly_target(load, day, at, wh, user)
+    except CarSettingError as exc:
+        raise CarRejected(str(exc)) from None
+    return f"{load.value}: {describe_days(days)} by {at:%H:%M} in the weekly schedule"
 
 
 def _call(fn: Any) -> None:

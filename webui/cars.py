@@ -1,6 +1,6 @@
 """Charging by target on the page and in the API: the routes that set each wallbox's mode, its
-target for this session and its weekly schedule (webui.car_input checks the values,
-webui.car_panel draws the card).
+target for this session and its weekly schedule, and copy the learned habits into the
+schedule (webui.car_input checks the values, webui.car_panel draws the card).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from emsctl.store.db import StoreError
 from webui.auth import current_user
-from webui.car_input import CarRejected, set_mode, set_target, set_weekly
+from webui.car_input import CarRejected, copy_learned, set_mode, set_target, set_weekly
 from webui.context import ui
 
 bp = Blueprint("cars", __name__)
@@ -45,6 +45,11 @@ def target_form(load: str) -> ResponseReturnValue:
 @bp.post("/cars/<load>/weekly")
 def weekly_form(load: str) -> ResponseReturnValue:
     return _form_result(lambda: set_weekly(ui(), load, dict(request.form), current_user()))
+
+
+@bp.post("/cars/<load>/weekly/learned")
+def learned_form(load: str) -> ResponseReturnValue:
+    return _form_result(lambda: copy_learned(ui(), load, dict(request.form), current_user()))
 
 
 def _json_body(allowed: set[str]) -> dict[str, Any]:
@@ -95,3 +100,8 @@ def weekly_api(load: str) -> ResponseReturnValue:
             ui(), load, _json_body({"weekday", "at", "kwh", "percent", "clear"}), current_user()
         )
     )
+
+
+@bp.post("/api/cars/<load>/weekly/learned")
+def learned_api(load: str) -> ResponseReturnValue:
+    return _api_result(lambda: copy_learned(ui(), load, _json_body({"at"}), current_user()))
