@@ -275,3 +275,127 @@ def test_weekly_times_are_local_times_of_day(env: UiEnv) -> None:
     assert r.status_code == 302
     weekly = env.controller.cars.store.car_settings(A).weekly
     assert [(w.weekday, w.at, w.energy_wh) for w in weekly] == [(2, time(6, 45), 8500.0)]
+
+
+def _rows(html: str, load: LoadId) -> dict[str, tuple[str, str, str]]:
+    """The weekly schedule's rows of a wallbox: day -> (state, time, kWh)."""
+    forms = html[html.index(f'id="carforms-{load.value}"') :]
+    out: dict[str, tuple[str, str, str]] = {}
+    for m in re.finditer(
+        r'<form class="week-row ?(?:week-(\w+))?".*?<span class="day">(\w+)</span>\s*'
+        r'<input type="time" name="at" value="([^"]*)".*?name="kwh"[^>]*value="([^"]*)"',
+        forms,
+        re.S,
+    ):
+        out.setdefault(m.group(2), (m.group(1) or "", m.group(3), m.group(4)))
+    return out
+
+
+def test_the_weekly_schedule_has_a_row_per_weekday_with_the_learned_energy_offered(
+    env: UiEnv,
+) -> None:
+    r = _api(env, "/api/cars/wb_a/weekly", {"weekday": "wed", "at": "06:15", "kwh": 9.25})
+    assert r.status_code == 200
+    env.controller.tick()
+    html = env.client.get("/").get_data(as_text=True)
+    rows = _rows(html, A)
+    assert list(rows) == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    # Wednesday is the owner's; the other workdays offer the learned 11 kWh by the config's
+    # default time (charging.default_by) to confirm; the weekend has nothing.
+    assert rows["Wed"] == ("set", "06:15", "9.2")
+    assert rows["Mon"] == rows["Fri"] == ("learned", "07:00", "11")
+    assert rows["Sat"] == rows["Sun"] == ("", "", "")
+    assert "Learned: Mon-Tue 11.0 kWh, Thu-Fri 11.0 kWh" in _text(html)
+    # WB B has learned nothing: empty rows, no offer.
+    assert set(_rows(html, B).values()) == {("", "", "")}
+    forms_b = html[html.index('id="carforms-wb_b"') :]
+    assert "car-learned-form" not in forms_b
+
+
+def test_the_learned_habit_is_copied_into_the_schedule_for_the_days_without_one(
+    env: UiEnv,
+) -> None:
+    assert (
+        _api(env, "/api/cars/wb_a/weekly", {"weekday": 2, "at": "06:15", "kwh": 9}).status_code
+        == 200
+    )
+    env.controller.tick()
+    r = _post(env, "/cars/wb_a/weekly/learned", at="06:40")
+    assert r.status_code == 302
+    weekly = env.controller.cars.store.car_settings(A).weekly
+    assert [(w.weekday, w.at, w.energy_wh) for w in weekly] == [
+        (0, time(6, 40), 11_000.0),
+        (1, time(6, 40), 11_000.0),
+        (2, time(6, 15), 9000.0),  # the owner's own day stays
+        (3, time(6, 40), 11_000.0),
+        (4, time(6, 40), 11_000.0),
+    ]
+    page = env.client.get("/").get_data(as_text=True)
+    assert "wb_a: Mon-Tue 11.0 kWh, Thu-Fri 11.0 kWh by 06:40 in the weekly schedule" in page
+    assert "car-learned-form" not in page[page.index('id="carforms-wb_a"') :]
+    # Nothing left to copy: refused, with the reason.
+    r = _api(env, "/api/cars/wb_a/weekly/learned", {})
+    assert r.status_code == 400 and "nothing learned to copy" in r.get_json()["error"]
+
+
+def test_copying_the_learned_habit_through_the_api(env: UiEnv) -> None:
+    r = _api(env, "/api/cars/wb_a/weekly/learned", {"at": "25:00"})
+    assert r.status_code == 400 and r.get_json()["error"].startswith("at '25:00'")
+    assert _api(env, "/api/cars/wb_a/weekly/learned", {"when": "now"}).status_code == 400
+    assert _api(env, "/api/cars/wb_b/weekly/learned", {}).status_code == 400  # nothing learned
+    assert env.controller.cars.calls == []
+    r = _api(env, "/api/cars/wb_a/weekly/learned", {})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["message"] == "wb_a: Mon-Fri 11.0 kWh by 07:00 in the weekly schedule"
+    weekly = env.controller.cars.store.car_settings(A).weekly
+    assert {(w.at, w.energy_wh) for w in weekly} == {(time(7, 0), 11_000.0)}
+    assert len(weekly) == 5
+
+
+def test_a_refused_copy_stores_nothing(env: UiEnv) -> None:
+    env.controller.cars.refuse = "the database is read-only"
+    r = _post(env, "/cars/wb_a/weekly/learned")
+    assert r.status_code == 400 and "the database is read-only" in r.get_data(as_text=True)
+    assert env.controller.cars.store.car_settings(A).weekly == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "day"), [("mon", 0), ("Monday", 0), (" SUN ", 6), ("3", 3), (6, 6)]
+)
+def test_weekdays_by_name_or_number(env: UiEnv, raw: object, day: int) -> None:
+    r = _api(env, "/api/cars/wb_b/weekly", {"weekday": raw, "at": "07:00", "kwh": 5})
+    assert r.status_code == 200, r.get_json()
+    assert [w.weekday for w in env.controller.cars.store.car_settings(B).weekly] == [day]
+
+
+@pytest.mark.parametrize("raw", ["monkey", "mo", "7", "-1", 7, True, "", None, 1.0])
+def test_other_weekdays_are_refused(env: UiEnv, raw: object) -> None:
+    r = _api(env, "/api/cars/wb_b/weekly", {"weekday": raw, "at": "07:00", "kwh": 5})
+    assert r.status_code == 400 and r.get_json()["error"].startswith("weekday ")
+    assert env.controller.cars.store.car_settings(B).weekly == ()
+
+
+def test_the_refusals_name_the_json_fields(env: UiEnv) -> None:
+    r = _api(env, "/api/cars/wb_a/target", {"by": "7pm", "kwh": 3})
+    assert r.get_json()["error"] == "by '7pm': expected a local time as HH:MM, e.g. 07:00"
+    r = _api(env, "/api/cars/wb_a/weekly", {"weekday": 0, "at": "24:00", "kwh": 3})
+    assert r.get_json()["error"] == "at '24:00': expected a local time as HH:MM, e.g. 07:00"
+
+
+def test_the_mode_choice_as_configured_names_the_configured_mode(
+    tmp_path: Path, frozen: Any
+) -> None:
+    env = make_env(tmp_path, loads={"wb_b": {"charging": {"mode": "solar"}}})
+    html = env.client.get("/").get_data(as_text=True)
+    a = html[html.index('id="carforms-wb_a"') : html.index('id="carforms-wb_b"')]
+    b = html[html.index('id="carforms-wb_b"') :]
+    assert '<option value="config">as configured (Solar + target)</option>' in a
+    assert '<option value="config">as configured (Solar)</option>' in b
+    assert "Charging: Solar (as configured)" in _car(html, B)
+
+
+def test_the_web_uis_energy_limit_is_the_controllers() -> None:
+    from emsctl.controller import MAX_TARGET_KWH
+    from webui.car_panel import MAX_KWH
+
+    assert MAX_KWH == MAX_TARGET_KWH
