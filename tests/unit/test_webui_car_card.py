@@ -193,6 +193,10 @@ def test_mode_form_and_api(env: UiEnv) -> None:
     page = env.client.get("/").get_data(as_text=True)
     assert "wb_a: mode Now" in page  # the flash
     assert "Charging: Now (set by you)" in _car(page, A)
+    # A target set now would not count: the forms say so (WB B still charges for one).
+    forms_a = page[page.index('id="carforms-wb_a"') : page.index('id="carforms-wb_b"')]
+    assert "Targets count in mode Solar + target only." in forms_a
+    assert "car-mode-hint" not in page[page.index('id="carforms-wb_b"') :]
     assert _api(env, "/api/cars/wb_a/mode", {"mode": "config"}).status_code == 200
     assert env.controller.cars.store.car_settings(A).mode is None
 
