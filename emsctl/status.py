@@ -40,6 +40,9 @@ class CarView:
     drawing: bool | None = None
     #: "learned: Mon-Fri 07:10, ~11 kWh" (None: not enough sessions yet).
     learned: str | None = None
+    #: The energy learned per weekday of arrival, (weekday, Wh) Monday first, so the UI can
+    #: offer it as the weekly schedule for the owner to confirm or correct.
+    learned_days: tuple[tuple[int, float], ...] = ()
     one_off: OneOffTarget | None = None
     weekly: tuple[WeeklyTarget, ...] = ()
     battery_kwh: float | None = None
@@ -65,6 +68,7 @@ class CarView:
                 "drawing": self.drawing,
             },
             "learned": self.learned,
+            "learned_days": [{"weekday": d, "energy_wh": wh} for d, wh in self.learned_days],
             "one_off": None
             if self.one_off is None
             else {"by": self.one_off.by.isoformat(), "energy_wh": self.one_off.energy_wh},

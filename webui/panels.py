@@ -14,7 +14,7 @@ from datetime import datetime
 from emsctl.model import LoadId, Mode, Override, State
 from emsctl.status import LoadView, StatusReport
 from webui import format as fmt
-from webui.cars import CarPanel, panel
+from webui.car_panel import CarPanel, panel
 from webui.context import UiContext
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Card:
     blocked_by: str | None = None
     notes: tuple[str, ...] = ()
     error: str | None = None
-    #: A wallbox's charging by target (webui.cars.CarPanel), None for other loads.
+    #: A wallbox's charging by target (webui.car_panel.CarPanel), None for other loads.
     car: CarPanel | None = None
 
 

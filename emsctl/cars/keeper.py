@@ -481,6 +481,11 @@ class CarKeeper:
             estimated=car.watch.estimated,
             drawing=car.watch.drawing,
             learned=car.habits.describe(),
+            learned_days=tuple(
+                (d, h.energy_wh)
+                for d, h in sorted(car.habits.days.items())
+                if h.energy_wh is not None
+            ),
             one_off=car.settings.one_off,
             weekly=car.settings.weekly,
             battery_kwh=car.charging.battery_kwh,

@@ -5,19 +5,21 @@ it finds in the real store the way the controller does: Force on becomes `forced
 the load is held back (brake, exclusion), Force off becomes `forced_off`, Auto restores the
 load's own state. With `tick_delay_s` the tick runs on its own thread a little later, like
 the daemon's tick loop, so the page sees a stored-but-not-yet-applied override first.
+Charging by target is played by tests.support.fake_cars: the wallboxes' cards get a CarView.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from emsctl import clock
 from emsctl.config import Config
-from emsctl.model import OUTPUT_ON, LoadId, Mode, Snapshot, State
+from emsctl.model import OUTPUT_ON, ChargeMode, LoadId, Mode, Snapshot, State
 from emsctl.status import LoadView, StatusReport, UnknownLoad
 from emsctl.store import Store
+from tests.support.fake_cars import FakeCars
 
 
 def house_snapshot(at: datetime) -> Snapshot:
@@ -126,12 +128,16 @@ class FakeController:
         self._lock = threading.Lock()
         self._report: StatusReport | None = None
         self._timers: list[threading.Timer] = []
+        #: The controller's clock when a test sets it (None: the wall clock).
+        self.clock: datetime | None = None
+        self.cars = FakeCars(config, self.now)
         if publish:
             self.tick()
 
     def now(self) -> datetime:
-        """The daemon's controller answers with its own clock: the wall clock here."""
-        return clock.now()
+        """The daemon's controller answers with its own clock: the wall clock here, unless a
+        test set `clock` (the demo's simulated time runs apart from the wall clock too)."""
+        return clock.now() if self.clock is None else self.clock
 
     def latest(self) -> StatusReport | None:
         with self._lock:
@@ -158,6 +164,22 @@ class FakeController:
         self.request_tick()
         return oid
 
+    def set_car_mode(self, load: LoadId, mode: ChargeMode | None, by: str) -> None:
+        self.cars.set_car_mode(load, mode, by)
+        self.request_tick()
+
+    def set_car_target(
+        self, load: LoadId, by_time: datetime | None, energy_wh: float | None, by: str
+    ) -> None:
+        self.cars.set_car_target(load, by_time, energy_wh, by)
+        self.request_tick()
+
+    def set_weekly_target(
+        self, load: LoadId, weekday: int, at: time | None, energy_wh: float | None, by: str
+    ) -> None:
+        self.cars.set_weekly_target(load, weekday, at, energy_wh, by)
+        self.request_tick()
+
     def request_tick(self) -> None:
         with self._lock:
             self.tick_requests += 1
@@ -171,9 +193,12 @@ class FakeController:
 
     def tick(self) -> StatusReport:
         """One tick: read the stored overrides and publish the loads accordingly."""
-        now = clock.now()
+        now = self.now()
         loads = self.config.enabled_loads()
-        views = base_views(now, loads)
+        views = {
+            load: replace(v, car=self.cars.view(load, now))
+            for load, v in base_views(now, loads).items()
+        }
         overrides = self.store.active_overrides(now)
         for load, ov in overrides.items():
             if load not in views:

@@ -118,3 +118,22 @@ def test_the_learned_text_groups_weekdays() -> None:
     ]
     text = learned_text(sessions, CFG, TZ, NOW)
     assert text == "learned: Mon-Fri ~11 kWh"
+
+
+def test_the_wallbox_view_carries_the_learned_energy_per_weekday() -> None:
+    # The web UI offers these as the weekly schedule; the text alone cannot be copied.
+    from emsctl.cars.keeper import CarKeeper
+    from emsctl.cars.memory import MemoryCarStore
+    from emsctl.config import parse_config
+
+    store = MemoryCarStore()
+    for d in range(3, 8):  # Mon-Fri, three weeks
+        for k in range(3):
+            store.save_session(_session(7 * k + d, 17, 22, 11, SessionEnd.STOPPED))
+    config = parse_config(
+        {"loads": {"wb_b": {"device": {"type": "sim"}, "charging": {"min_sessions": 3}}}}
+    )
+    view = CarKeeper(config, store, NOW).view(LoadId.WB_B, NOW)
+    assert view is not None and view.learned == "learned: Mon-Fri ~11 kWh"
+    assert [d for d, _ in view.learned_days] == [0, 1, 2, 3, 4]
+    assert view.to_json()["learned_days"][0] == {"weekday": 0, "energy_wh": 11_000}

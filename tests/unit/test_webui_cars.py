@@ -117,7 +117,7 @@ def test_mode_and_weekly_schedule_through_the_api(rig: Rig) -> None:
 @pytest.mark.parametrize(
     ("path", "body", "says"),
     [
-        ("/api/cars/wb_a/target", {"by": "25:00", "kwh": 3}, "time '25:00'"),
+        ("/api/cars/wb_a/target", {"by": "25:00", "kwh": 3}, "by '25:00'"),
         ("/api/cars/wb_a/target", {"by": "07:00", "kwh": -3}, "kWh -3"),
         ("/api/cars/wb_a/target", {"by": "07:00", "kwh": 0}, "kWh 0"),
         ("/api/cars/wb_a/target", {"by": "07:00", "kwh": 400}, "at most 300"),

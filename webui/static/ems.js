@@ -57,6 +57,12 @@
         const old = document.getElementById(fresh.id);
         if (old) old.replaceWith(fresh);
       });
+      // A wallbox's forms follow what was set, unless the owner is filling them in.
+      doc.querySelectorAll("[data-live-forms]").forEach(function (fresh) {
+        const old = document.getElementById(fresh.id);
+        if (!old || old.dataset.dirty === "1" || old.contains(document.activeElement)) return;
+        old.replaceWith(fresh);
+      });
       syncButtons();
       showLost(false);
     } catch (e) {
@@ -114,6 +120,15 @@
       send(form, button.value);
     });
   });
+
+  root.addEventListener("input", function (ev) {
+    const forms = ev.target.closest("[data-live-forms]");
+    if (forms) forms.dataset.dirty = "1";
+  });
+
+  // Back from a form (a message at the top): the controller ticks on it in a moment, so
+  // poll fast for a while to show the result.
+  if (document.querySelector(".flash")) fastUntil = Date.now() + fastForMs;
 
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) refresh();
