@@ -23,7 +23,7 @@ from emsctl.cars.draw import STEP_SHARE, DrawWatch
 from emsctl.cars.habits import Habits, learn
 from emsctl.cars.plan import Target, target_in_force
 from emsctl.cars.port import CarStorePort
-from emsctl.cars.types import CarSettings, ChargingSession, SessionEnd
+from emsctl.cars.types import CarSettings, ChargingSession, SessionEnd, TargetSource
 from emsctl.config import CarCharging, Config, LoadConfig
 from emsctl.engine.target import latest_start
 from emsctl.model import (
@@ -313,7 +313,14 @@ class CarKeeper:
         mode = car.settings.mode or car.charging.mode
         key = (car.settings, s.started_at if s else None, id(car.habits))
         target = car.target
-        if target is None or key != car.target_key or now >= target.deadline:
+        if _held_past(car, now, key):
+            # Held through its target's time: the car is presumed gone GONE_AFTER later
+            # (_observe). Following the next target instead would hold the relay off for a
+            # car that may have left, and no car coming after it would be seen.
+            assert s is not None and s.deadline is not None
+            source = s.target_source or TargetSource.DEFAULT
+            target = car.target = Target(s.deadline, s.target_wh or 0.0, source)
+        elif target is None or key != car.target_key or now >= target.deadline:
             target = car.target = self._target(car, now, arrived=s.started_at if s else None)
             car.target_key = key
             if s is not None and (s.deadline, s.target_wh) != (target.deadline, target.energy_wh):
@@ -491,6 +498,15 @@ class CarKeeper:
             battery_kwh=car.charging.battery_kwh,
             probes_failed=car.probes_failed,
         )
+
+
+def _held_past(car: _Car, now: datetime, key: tuple[object, ...]) -> bool:
+    """The open session's target has passed with the relay off, and the owner changed
+    nothing since (a restart counts as no change)."""
+    s = car.session
+    if s is None or s.deadline is None or now < s.deadline or car.watch._was_on:
+        return False
+    return not car.target_key or key[0] == car.target_key[0]
 
 
 def _sun_ahead(snap: Snapshot, target: Target, need_wh: float, now: datetime, share: float) -> bool:

@@ -5,7 +5,7 @@ session, a restart during the session, and the unmetered wallbox's estimated ene
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,32 @@ def test_a_car_gone_when_its_charge_is_due_is_counted_and_the_relay_waits_for_it
     assert abs(back.started_at - rig.at("16:00")) <= timedelta(minutes=3)
     # No cycling of the relay: on for the car to come, held, on when due, on to wait.
     assert rig.house.plant.tallies[A].switch_ons <= 3
+
+
+def test_a_car_held_past_its_target_is_presumed_gone_and_the_next_car_is_seen() -> None:
+    # The first car (Mon 06:00 to Tue 08:00) needs more than a day's sun gives; its target
+    # (the owner's 4 kWh by 07:00, every day) is met from the sun, so it is held from the
+    # evening on; Tuesday has no sun to switch the relay on. The second car comes on Tue
+    # 12:00 wanting 5 kWh: the relay must be waiting for it.
+    def two_cars(i: int) -> dict[str, float]:
+        row = sunny(i) if i < 18 * 60 else cloudy(i)
+        first = i < 26 * 60
+        second = i >= 30 * 60
+        row["car_a_plugged"] = 1.0 if first or second else 0.0
+        row["car_a_need_wh"] = 30000.0 if first else 5000.0
+        return row
+
+    rig = Rig(_scenario(36, two_cars), _config())
+    for day in range(7):
+        rig.ctl.set_weekly_target(A, day, time(7, 0), 4000.0, "owner")
+    rig.until("06:00")
+    rig.until("17:00")
+    second, first = rig.cars.car_sessions(A)[:2]  # newest first
+    assert first.ended_by is SessionEnd.DEADLINE
+    assert first.ended_at == rig.at("07:00")  # ended an hour later, as of its target
+    assert abs(second.started_at - rig.at("12:00")) <= timedelta(minutes=3)
+    assert second.energy_wh == pytest.approx(5000.0)
+    assert second.ended_by is SessionEnd.STOPPED
 
 
 def test_a_target_changed_during_the_session_moves_the_latest_start() -> None:
