@@ -9,6 +9,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -182,6 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("%s", warning)
     try:
         rc: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went early (`emsctl ... | head`): what it wanted it has. Nothing more may
+        # reach the closed pipe, not even at exit's flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         # Ctrl-C at a prompt (viessmann login) or during a long command (simulate, snapshot
         # waiting on a slow device): the person meant it; no traceback. `run` and `demo`

@@ -324,3 +324,18 @@ def test_forecast_show_without_a_usable_database_still_answers(
     captured = capsys.readouterr()
     assert "the database is not usable" in captured.err
     assert f"remaining today: {AFTER_NOON_WH / 1000:.2f} kWh" in captured.out
+
+
+def test_the_api_key_in_the_url_never_reaches_a_log_line(
+    emu: ForecastEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # forecast.solar takes the key in the URL's path: at DEBUG, with every HTTP library's
+    # logger talking, no line may show it.
+    config = config_for(tmp_path, forecast=emu, forecast_overrides={"api_key": "personal-key"})
+    cfg_file = write_config(tmp_path, config)
+    with freeze_time(local(12)):
+        assert main(["--log-level", "debug", "forecast", "show", "-c", str(cfg_file)]) == 0
+    err = capsys.readouterr().err
+    assert "DEBUG httpcore" in err
+    assert "personal-key" not in err
+    assert emu.requests[0].path.startswith("/personal-key/")

@@ -151,3 +151,18 @@ def test_forecast_show_says_when_the_daemon_does_not_use_a_forecast(
     out, err = capsys.readouterr()
     assert "no forecast: forecast.solar: not reachable" in out
     assert ("note: forecast.enabled is false: the daemon fetches no forecast" in err) is not enabled
+
+
+def test_output_into_a_pipe_closed_early_ends_quietly() -> None:
+    # `emsctl simulate ... --json - | head -1`: the reader goes before the report is written.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emsctl.cli", "simulate", "s6_april_week", "--json", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    rc = proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+    assert rc == 141  # as a command ended by SIGPIPE
