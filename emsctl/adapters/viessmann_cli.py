@@ -174,7 +174,8 @@ def _login(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(
             f"login failed: cannot write to {directory}: {exc}\n"
-            "run the login as the user the daemon runs as (e.g. sudo -u ems emsctl ...)",
+            "run the login with sudo (sudo emsctl viessmann login ...): the files then belong to "
+            "the state directory's owner, the service",
             file=sys.stderr,
         )
         return 1

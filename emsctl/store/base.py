@@ -25,6 +25,7 @@ from emsctl.store.db import (
     MEMORY,
     StoreError,
     check_path,
+    give_to_directory_owner,
     inspect_file,
     make_engine,
 )
@@ -102,7 +103,8 @@ class StoreBase:
             store._migrate(migrate_to_head)
             return store
         p = Path(path).expanduser()
-        if check_path(p, create=create):
+        existed = check_path(p, create=create)
+        if existed:
             info = inspect_file(p)
             unknown = [
                 r
@@ -138,6 +140,8 @@ class StoreBase:
         except StoreError:
             engine.dispose()
             raise
+        if not existed:
+            give_to_directory_owner(p)
         store._identity = _file_identity(p)
         if migrate_to_head:
             store._replay_journal()

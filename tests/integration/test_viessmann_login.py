@@ -258,6 +258,25 @@ def test_token_file_is_0600_whatever_the_umask(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["token.json"], "no temp file left"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the login is run with sudo")
+def test_a_login_run_as_root_leaves_the_token_to_the_state_directorys_owner(
+    tmp_path: Path,
+) -> None:
+    # The service runs as a dynamic user that exists only while it runs: the owner logs in
+    # with sudo, and the files must then belong to whoever owns the state directory.
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 61234, 61235)
+    target = state / "viessmann-token.json"
+    write_private(target, '{"token": {}}')
+    info = target.stat()
+    assert (info.st_uid, info.st_gid) == (61234, 61235)
+    assert _mode(target) == 0o600
+    os.chown(state, 0, 0)  # a directory of root's: the file stays root's
+    write_private(target, '{"token": null}')
+    assert (target.stat().st_uid, target.stat().st_gid) == (0, 0)
+
+
 def test_extract_code_accepts_url_or_bare_code_and_reports_login_errors() -> None:
     assert extract_code("  abc123 \n", "s") == "abc123"
     assert extract_code("vicare://oauth-callback/everest?code=xyz&state=s", "s") == "xyz"
@@ -279,4 +298,4 @@ def test_login_into_an_unusable_state_directory_says_what_to_do(
     assert main(["viessmann", "login", "-c", str(cfg_file), "--print-url"]) == 1
     err = capsys.readouterr().err
     assert f"cannot write to {blocker}" in err
-    assert "run the login as the user the daemon runs as" in err
+    assert "run the login with sudo" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -392,3 +393,15 @@ def test_detected_override_tells_the_manual_transition_which_way_the_relay_went(
         ("wb_b", 0),
     ]
     assert store.active_overrides(T0 + timedelta(minutes=11)) == {}  # the machine's, not ours
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a command run with sudo")
+def test_a_database_created_by_root_belongs_to_the_state_directorys_owner(tmp_path: Path) -> None:
+    # `sudo emsctl ...` before the service (a dynamic user) ever ran: the service must be
+    # able to write the database it finds.
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 61234, 61235)
+    Store.open(state / "ems.db").close()
+    info = (state / "ems.db").stat()
+    assert (info.st_uid, info.st_gid) == (61234, 61235)
