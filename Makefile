@@ -27,8 +27,12 @@ typecheck: venv
 	$(BIN)/mypy emsctl webui
 
 # pytest's exit code 5 (no tests collected) fails the target like any other non-zero code.
+# The tests run in PYTEST_WORKERS processes (pytest-xdist; `auto`: one per CPU, 1 on a one-core
+# machine), each taking the next test when it is free; coverage is combined from all of them.
+PYTEST_WORKERS ?= auto
 pytest: venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report= $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist worksteal \
+		--cov --cov-report= $(PYTEST_ARGS)
 	$(BIN)/python -m coverage report --include='emsctl/engine/*,emsctl/machines.py' --fail-under=100
 
 test: lint typecheck pytest

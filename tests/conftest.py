@@ -54,12 +54,14 @@ def untraced() -> Iterator[None]:
     except ImportError:  # pragma: no cover - a dev dependency
         yield
         return
-    cov = coverage.Coverage.current()
-    if cov is None:
-        yield
-        return
-    cov.stop()
+    # Every running instance: in a pytest-xdist worker pytest-cov starts two, and stopping the
+    # latest resumes the one before it.
+    stopped: list[coverage.Coverage] = []
+    while (cov := coverage.Coverage.current()) is not None:
+        cov.stop()
+        stopped.append(cov)
     try:
         yield
     finally:
-        cov.start()
+        for cov in reversed(stopped):
+            cov.start()

@@ -102,7 +102,7 @@ if ! pip install --progress-bar on -e ".$extra"; then
     exit 1
 fi
 check="import emsctl, statemachine, sqlalchemy, flask"
-[ "$kind" = dev ] && check="$check, pytest, ruff, mypy, playwright"
+[ "$kind" = dev ] && check="$check, pytest, xdist, ruff, mypy, playwright"
 if ! "$VENV/bin/python" -c "$check"; then
     say "$VENV is incomplete after the install; it will be rebuilt on the next run"
     exit 1
