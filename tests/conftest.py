@@ -65,3 +65,37 @@ def untraced() -> Iterator[None]:
     finally:
         for cov in reversed(stopped):
             cov.start()
+
+
+#: Loggers whose level `emsctl`'s set-up changes besides the root's (emsctl.cli.setup_logging).
+_SET_UP_LOGGERS = ("", "httpx", "alembic")
+
+
+@contextmanager
+def logging_restored() -> Iterator[None]:
+    """The root logger's handlers and the set-up loggers' levels as they were before."""
+    import logging
+
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    levels = {name: logging.getLogger(name).level for name in _SET_UP_LOGGERS}
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs `emsctl` (cli.main) sets logging up as the command does: a handler on
+    this test's captured stderr. The next test must not inherit it, or a line logged later
+    (a server thread, a timer) goes to a stream pytest has closed ("--- Logging error ---")."""
+    with logging_restored():
+        yield

@@ -166,3 +166,18 @@ def test_output_into_a_pipe_closed_early_ends_quietly() -> None:
     rc = proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipeError" not in err
     assert rc == 141  # as a command ended by SIGPIPE
+
+
+def test_a_commands_logging_set_up_does_not_outlive_its_test() -> None:
+    from tests.conftest import logging_restored
+
+    root = logging.getLogger()
+    before = list(root.handlers), root.level, logging.getLogger("httpx").level
+    stream = io.StringIO()
+    with logging_restored():
+        cli.setup_logging("DEBUG")
+        assert root.level == logging.DEBUG and root.handlers != before[0]
+        root.handlers[0].setStream(stream)
+    stream.close()
+    logging.getLogger("emsctl.test").warning("after the test")  # no "Logging error"
+    assert (list(root.handlers), root.level, logging.getLogger("httpx").level) == before
