@@ -53,9 +53,20 @@ def store_plan(
     return plan
 
 
-def store_measured(store: Store, now: datetime, *, hours: int = 6, every_min: int = 5) -> None:
-    """Samples of the `hours` before `now`: a bell of PV, the SOC rising from 30 %."""
+def store_measured(
+    store: Store,
+    now: datetime,
+    *,
+    hours: int = 6,
+    every_min: int = 5,
+    soc_end_pct: float = 40.0,
+) -> None:
+    """Samples of the `hours` before `now`: a bell of PV, the SOC rising 2.5 points an hour
+    to `soc_end_pct` at the last sample (store_plan's SOC by default, so the measured line
+    meets the plan's)."""
+    last = hours * 60 - every_min
     for m in range(0, hours * 60, every_min):
         at = now - timedelta(minutes=hours * 60 - m)
         pv = 4000 * math.sin(math.pi * m / (hours * 60))
-        store.record_sample(at, Snapshot(at=at, pv_w=pv, grid_w=300 - pv, soc_pct=30 + m / 12), {})
+        soc = soc_end_pct - (last - m) / 24
+        store.record_sample(at, Snapshot(at=at, pv_w=pv, grid_w=300 - pv, soc_pct=soc), {})

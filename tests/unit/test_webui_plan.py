@@ -125,8 +125,8 @@ def test_the_plan_is_drawn_right_of_now_and_the_measurements_left_of_it(planned:
         xs = _xs(svg, cls)
         assert max(xs) <= now_x, cls
         assert min(xs) < x0 + 2, f"{cls} starts at the chart's left edge (6 h of samples)"
-    # The measured SOC ends where the last sample is: 30 % + 355/12 (store_measured).
-    last_pct = 30 + 355 / 12
+    # The measured SOC ends where the last sample is (store_measured's soc_end_pct).
+    last_pct = 40.0
     assert _ys(svg, "ch-soc")[-1] == pytest.approx(TOP + PLOT_H * (1 - last_pct / 100), abs=0.2)
     # The expected SOC starts where the plan's first slot is.
     first_pct = plan["slots"][0]["soc_pct"]
