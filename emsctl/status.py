@@ -48,6 +48,9 @@ class CarView:
     battery_kwh: float | None = None
     #: Switch-ons that found no car (the probes at a target's latest start), since start-up.
     probes_failed: int = 0
+    #: The car was held through its target's time: when its session ends as gone, unless it
+    #: draws before (None otherwise).
+    gone_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class CarView:
             ],
             "battery_kwh": self.battery_kwh,
             "probes_failed": self.probes_failed,
+            "gone_at": _iso(self.gone_at),
         }
 
 

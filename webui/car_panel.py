@@ -165,7 +165,12 @@ def panel(v: CarView, now: datetime, ctx: UiContext, load: LoadId) -> CarPanel:
             f" · {source}" if source else ""
         )
     plan = None
-    if v.mode is ChargeMode.SOLAR_TARGET and v.session_started is not None:
+    if v.gone_at is not None and v.deadline is not None:
+        plan = (
+            f"{fmt.clock_time(v.deadline, now, tz)} has passed: the car is taken as gone at "
+            f"{fmt.clock_time(v.gone_at, now, tz)} unless it draws"
+        )
+    elif v.mode is ChargeMode.SOLAR_TARGET and v.session_started is not None:
         if v.need_wh <= 0:
             plan = "Target met: surplus only"
         else:

@@ -497,14 +497,22 @@ class CarKeeper:
             weekly=car.settings.weekly,
             battery_kwh=car.charging.battery_kwh,
             probes_failed=car.probes_failed,
+            gone_at=_gone_at(car, now),
         )
+
+
+def _gone_at(car: _Car, now: datetime) -> datetime | None:
+    """When a session held through its target's time ends as gone (None: it is not)."""
+    s = car.session
+    if s is None or s.deadline is None or now < s.deadline or car.watch._was_on:
+        return None
+    return s.deadline + GONE_AFTER
 
 
 def _held_past(car: _Car, now: datetime, key: tuple[object, ...]) -> bool:
     """The open session's target has passed with the relay off, and the owner changed
     nothing since (a restart counts as no change)."""
-    s = car.session
-    if s is None or s.deadline is None or now < s.deadline or car.watch._was_on:
+    if _gone_at(car, now) is None:
         return False
     return not car.target_key or key[0] == car.target_key[0]
 

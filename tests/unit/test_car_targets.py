@@ -185,6 +185,10 @@ def test_a_car_held_past_its_target_is_presumed_gone_and_the_next_car_is_seen() 
     for day in range(7):
         rig.ctl.set_weekly_target(A, day, time(7, 0), 4000.0, "owner")
     rig.until("06:00")
+    rig.until("07:30")
+    assert rig.ctl.cars is not None
+    view = rig.ctl.cars.view(A, rig.house.now)
+    assert view is not None and view.gone_at == rig.at("08:00")  # the card says so
     rig.until("17:00")
     second, first = rig.cars.car_sessions(A)[:2]  # newest first
     assert first.ended_by is SessionEnd.DEADLINE

@@ -126,6 +126,25 @@ def test_a_met_target_and_a_wallbox_without_a_car_read_plainly(env: UiEnv) -> No
     assert "Charging: Off (set by you)" in b and "Charging off" in b and "Target" not in b
 
 
+def test_a_car_held_past_its_target_says_when_it_is_taken_as_gone(env: UiEnv) -> None:
+    env.controller.cars.views[A] = CarView(
+        mode=ChargeMode.SOLAR_TARGET,
+        mode_from="config",
+        target_source=TargetSource.WEEKLY,
+        deadline=NOW - timedelta(minutes=30),
+        target_wh=4000.0,
+        session_started=NOW - timedelta(hours=16),
+        session_wh=22100.0,
+        gone_at=NOW + timedelta(minutes=30),
+    )
+    env.controller.tick()
+    a = _car(env.client.get("/").get_data(as_text=True), A)
+    assert "11:30 has passed: the car is taken as gone at 12:30 unless it draws" in a
+    assert "Target met" not in a
+    doc = env.client.get("/api/status").get_json()
+    assert doc["loads"]["wb_a"]["car"]["gone_at"] == "2026-06-01T10:30:00+00:00"
+
+
 @pytest.mark.parametrize(
     ("setting", "says"),
     [
