@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emsctl.config import Config
+from emsctl.sim.report import ratios
 from emsctl.sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -705,7 +706,16 @@ def _figures(
     consumption = house + heat_pump + wallbox
     start_kwh = config.sim.battery.initial_wh / 1000.0
     delta = float(s.stored_kwh[-1]) - start_kwh
-    cost = imp * tariff.import_eur_kwh - exp * tariff.feed_in_eur_kwh
+    r = ratios(
+        tariff,
+        pv=pv,
+        imported=imp,
+        exported=exp,
+        curtailed=curt,
+        consumption=consumption,
+        unmet=unmet,
+        pending=pending,
+    )
     return OptimumResult(
         slot_min=sl.slot_min,
         horizon_h=horizon_h,
@@ -721,12 +731,10 @@ def _figures(
         curtailed_kwh=curt,
         battery_delta_kwh=delta,
         battery_loss_kwh=kwh(s.charge_kw - s.discharge_kw) - delta,
-        self_consumption=(pv - exp - curt) / pv if pv > 0 else 0.0,
-        autarky=1.0 - imp / consumption if consumption > 0 else 0.0,
-        cost_eur=cost,
-        cost_with_unmet_eur=cost
-        + unmet * tariff.unmet_car_eur_kwh
-        + pending * tariff.import_eur_kwh,
+        self_consumption=r.self_consumption,
+        autarky=r.autarky,
+        cost_eur=r.cost_eur,
+        cost_with_unmet_eur=r.cost_with_unmet_eur,
         car_wanted_kwh=float(se.need_kwh.sum()),
         car_delivered_kwh=wallbox,
         car_unmet_kwh=unmet,

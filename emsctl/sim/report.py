@@ -109,6 +109,41 @@ def _most_in_a_day(minutes: list[int], plant: Plant) -> int:
     return max(days.values(), default=0)
 
 
+@dataclass(frozen=True, slots=True)
+class Ratios:
+    """The figures derived from a run's energies, defined once for the replay's runs and the
+    optimum, so that the share of the gap compares like with like."""
+
+    self_consumption: float
+    autarky: float
+    cost_eur: float
+    cost_with_unmet_eur: float
+
+
+def ratios(
+    tariff: TariffConfig,
+    *,
+    pv: float,
+    imported: float,
+    exported: float,
+    curtailed: float,
+    consumption: float,
+    unmet: float,
+    pending: float,
+) -> Ratios:
+    """Self-consumption, autarky and cost from energies in kWh. Car energy a car lacked when
+    it left costs `unmet_car_eur_kwh`; energy still wanted at the end, the import price."""
+    cost = imported * tariff.import_eur_kwh - exported * tariff.feed_in_eur_kwh
+    return Ratios(
+        self_consumption=(pv - exported - curtailed) / pv if pv > 0 else 0.0,
+        autarky=1.0 - imported / consumption if consumption > 0 else 0.0,
+        cost_eur=cost,
+        cost_with_unmet_eur=cost
+        + unmet * tariff.unmet_car_eur_kwh
+        + pending * tariff.import_eur_kwh,
+    )
+
+
 def kpis(plant: Plant, tariff: TariffConfig) -> Kpis:
     """The KPIs of a plant after its run."""
     t = plant.totals
@@ -122,7 +157,16 @@ def kpis(plant: Plant, tariff: TariffConfig) -> Kpis:
     # wants, at the import price at worst.
     unmet = sum(car.missed_wh for car in plant.cars.values()) * k
     pending = (plant.car_a_left_wh + plant.car_b_left_wh) * k
-    cost = imp * tariff.import_eur_kwh - exp * tariff.feed_in_eur_kwh
+    r = ratios(
+        tariff,
+        pv=pv,
+        imported=imp,
+        exported=exp,
+        curtailed=curt,
+        consumption=consumption,
+        unmet=unmet,
+        pending=pending,
+    )
     loads = {
         load.value: LoadKpi(
             runtime_h=tally.minutes / 60.0,
@@ -144,12 +188,10 @@ def kpis(plant: Plant, tariff: TariffConfig) -> Kpis:
         curtailed_kwh=curt,
         battery_delta_kwh=(plant.stored_wh - plant.initial_stored_wh) * k,
         battery_loss_kwh=t.battery_loss * k,
-        self_consumption=(pv - exp - curt) / pv if pv > 0 else 0.0,
-        autarky=1.0 - imp / consumption if consumption > 0 else 0.0,
-        cost_eur=cost,
-        cost_with_unmet_eur=cost
-        + unmet * tariff.unmet_car_eur_kwh
-        + pending * tariff.import_eur_kwh,
+        self_consumption=r.self_consumption,
+        autarky=r.autarky,
+        cost_eur=r.cost_eur,
+        cost_with_unmet_eur=r.cost_with_unmet_eur,
         car_wanted_kwh=t.car_wanted * k,
         car_delivered_kwh=t.car_delivered * k,
         car_unmet_kwh=unmet,
