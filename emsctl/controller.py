@@ -202,11 +202,7 @@ class Controller:
         """The one-off target of the wallbox's current session (`by_time` None: clear it)."""
         store = self._car_store_for(load)
         now = self._now()
-        target = None
-        if by_time is not None:
-            check_target(by_time, energy_wh, now)
-            assert energy_wh is not None
-            target = OneOffTarget(by_time, energy_wh, now, by)
+        target = one_off_target(by_time, energy_wh, now, by)
         store.set_one_off_target(load, target, by, now)
         log.info("%s: one-off target %s by %s", load.value, target or "cleared", by)
         self.wake.set()
@@ -221,13 +217,7 @@ class Controller:
     ) -> None:
         """One weekday of the wallbox's weekly schedule (`at` None: none that day)."""
         store = self._car_store_for(load)
-        if not 0 <= weekday <= 6:
-            raise CarSettingError(f"weekday {weekday}: expected 0 (Monday) to 6 (Sunday)")
-        entry = None
-        if at is not None:
-            check_energy(energy_wh)
-            assert energy_wh is not None
-            entry = WeeklyTarget(weekday, at, energy_wh)
+        entry = weekly_target(weekday, at, energy_wh)
         store.set_weekly_target(load, weekday, entry, by, self._now())
         self.wake.set()
 
@@ -658,3 +648,26 @@ def close_devices(devices: Devices) -> None:
             closer.close()
         except Exception as exc:  # closing must not mask the reason we stop or reload
             log.debug("close: %s", exc)
+
+
+def one_off_target(
+    by_time: datetime | None, energy_wh: float | None, now: datetime, by: str
+) -> OneOffTarget | None:
+    """The owner's one-off target as given (`by_time` None: clear it), or CarSettingError."""
+    if by_time is None:
+        return None
+    check_target(by_time, energy_wh, now)
+    assert energy_wh is not None
+    return OneOffTarget(by_time, energy_wh, now, by)
+
+
+def weekly_target(weekday: int, at: dt_time | None, energy_wh: float | None) -> WeeklyTarget | None:
+    """One weekday of the weekly schedule as given (`at` None: none that day), or
+    CarSettingError."""
+    if not 0 <= weekday <= 6:
+        raise CarSettingError(f"weekday {weekday}: expected 0 (Monday) to 6 (Sunday)")
+    if at is None:
+        return None
+    check_energy(energy_wh)
+    assert energy_wh is not None
+    return WeeklyTarget(weekday, at, energy_wh)

@@ -4,7 +4,7 @@ MemoryCarStore, checked the way the controller checks them, and a CarView per wa
 Each wallbox has a car: WB A's is metered and charging (4.2 kWh so far, Mon-Fri ~11 kWh
 learned), WB B's has no meter and waits (~4.2 kWh, estimated). The target in force follows
 the owner's one-off target, then the weekly schedule, then WB A's learned energy, then the
-default, as emsctl.cars.plan does; the latest start and the expected finish are worked out
+default (emsctl.cars.plan itself); the latest start and the expected finish are worked out
 from the wallbox's nominal power like the keeper does. A test may pin a wallbox's whole view
 in `views`, or make the next setting fail with `refuse`.
 """
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from emsctl.cars.habits import Habit, Habits
 from emsctl.cars.memory import MemoryCarStore
-from emsctl.cars.plan import Target, next_at
-from emsctl.cars.types import OneOffTarget, TargetSource, WeeklyTarget
+from emsctl.cars.plan import Target, target_in_force
 from emsctl.config import CarCharging, Config
-from emsctl.controller import check_energy, check_target
+from emsctl.controller import one_off_target, weekly_target
 from emsctl.model import ChargeMode, LoadId
 from emsctl.status import CarSettingError, CarView
 
@@ -77,11 +77,7 @@ class FakeCars:
     ) -> None:
         self.charging(load)
         now = self.now()
-        target = None
-        if by_time is not None:
-            check_target(by_time, energy_wh, now)
-            assert energy_wh is not None
-            target = OneOffTarget(by_time, energy_wh, now, by)
+        target = one_off_target(by_time, energy_wh, now, by)
         self.store.set_one_off_target(load, target, by, now)
         self.calls.append((load, "target", by))
 
@@ -89,13 +85,7 @@ class FakeCars:
         self, load: LoadId, weekday: int, at: time | None, energy_wh: float | None, by: str
     ) -> None:
         self.charging(load)
-        if not 0 <= weekday <= 6:
-            raise CarSettingError(f"weekday {weekday}: expected 0 (Monday) to 6 (Sunday)")
-        entry = None
-        if at is not None:
-            check_energy(energy_wh)
-            assert energy_wh is not None
-            entry = WeeklyTarget(weekday, at, energy_wh)
+        entry = weekly_target(weekday, at, energy_wh)
         self.store.set_weekly_target(load, weekday, entry, by, self.now())
         self.calls.append((load, "weekly", by))
 
@@ -138,20 +128,8 @@ class FakeCars:
         )
 
     def _target(self, load: LoadId, charging: CarCharging, now: datetime) -> Target:
+        habits = Habits()
+        if CARS[load].learned:
+            habits = Habits({d: Habit(d, 5, LEARNED_WH) for d in range(5)})
         settings = self.store.car_settings(load)
-        tz = self.config.control.tz
-        one = settings.one_off
-        if one is not None and one.by > now:
-            return Target(one.by, one.energy_wh, TargetSource.ONE_OFF)
-        if settings.weekly:
-            return min(
-                (
-                    Target(next_at(now, w.at, tz, w.weekday), w.energy_wh, TargetSource.WEEKLY)
-                    for w in settings.weekly
-                ),
-                key=lambda t: t.deadline,
-            )
-        default = next_at(now, charging.default_by, tz)
-        if CARS[load].learned and now.astimezone(tz).weekday() < 5:
-            return Target(default, LEARNED_WH, TargetSource.LEARNED)
-        return Target(default, charging.default_kwh * 1000.0, TargetSource.DEFAULT)
+        return target_in_force(settings, habits, charging, self.config.control.tz, now)
