@@ -27,6 +27,7 @@ from authlib.oauth2.auth import ClientAuth
 from emsctl.adapters import deadline
 from emsctl.adapters.base import AdapterError, AuthFailed, BadResponse, DeviceUnreachable
 from emsctl.config import Config, ViessmannConfig
+from emsctl.ownership import give_to_directory_owner
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +63,20 @@ def token_path(config: Config) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically, readable by the owner only (0600). Written by root
-    (`sudo emsctl viessmann login`), the file belongs to the directory's owner: the service
-    runs as a dynamic user that `sudo -u` cannot name while it is stopped."""
+    """Write `text` to `path` atomically, readable by the owner only (0600); written by root
+    (`sudo emsctl viessmann login`), it belongs to the directory's owner (emsctl.ownership)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    owner = path.parent.stat()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         # os.open's mode is filtered by the umask; make sure no other bit survives either.
         os.fchmod(fd, 0o600)
-        if os.geteuid() == 0:
-            os.fchown(fd, owner.st_uid, owner.st_gid)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fd = -1
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        give_to_directory_owner(tmp)
         os.replace(tmp, path)
     except BaseException:
         if fd >= 0:

@@ -19,13 +19,13 @@ from typing import Any, Protocol, Self, TypeVar
 from sqlalchemy import Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from emsctl.ownership import give_to_directory_owner
 from emsctl.store import journal
 from emsctl.store.db import (
     HEAD_REVISION,
     MEMORY,
     StoreError,
     check_path,
-    give_to_directory_owner,
     inspect_file,
     make_engine,
 )

@@ -57,17 +57,6 @@ def _user() -> str:
         return f"uid {os.getuid()}"
 
 
-def give_to_directory_owner(path: Path) -> None:
-    """A file root just created belongs to the owner of its directory: the service runs as a
-    dynamic user and must write what `sudo emsctl ...` made (SQLite gives the -wal and -shm
-    files the database's owner by itself)."""
-    if os.geteuid() != 0:
-        return
-    owner = path.parent.stat()
-    if path.stat().st_uid != owner.st_uid:
-        os.chown(path, owner.st_uid, owner.st_gid)
-
-
 def check_path(path: Path, *, create: bool) -> bool:
     """Refuse paths SQLite could not use, with a message naming the cause. True if it exists."""
     parent = path.parent
