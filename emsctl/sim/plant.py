@@ -202,6 +202,8 @@ class Plant:
         self.soc_pct = 100.0 * self.stored_wh / self.capacity_wh
         self.compressor_w = 0.0
         self.backup_w = 0.0
+        #: The part of backup_w that held the DHW tank (the rest held the buffer).
+        self.backup_dhw_w = 0.0
         self.heat_pump_w = 0.0
         self.wb_a_w = 0.0
         self.wb_b_w = 0.0
@@ -340,6 +342,7 @@ class Plant:
         if dhw < self._dhw_min:
             backup = min(self._backup_max, (self._dhw_min - dhw) * self._dhw_cap * 60.0)
             dhw += backup * _MIN / self._dhw_cap
+        backup_dhw = backup
         if buf < self._buf_min and backup < self._backup_max:
             extra = min(self._backup_max - backup, (self._buf_min - buf) * self._buf_cap * 60.0)
             buf += extra * _MIN / self._buf_cap
@@ -389,6 +392,7 @@ class Plant:
         self.soc_pct = 100.0 * self.stored_wh / self.capacity_wh
         self.compressor_w = comp
         self.backup_w = backup
+        self.backup_dhw_w = backup_dhw
         self.heat_pump_w = hp_w
         self.wb_a_w = wb_a
         self.wb_b_w = wb_b
