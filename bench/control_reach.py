@@ -16,8 +16,10 @@ Steps (cost incl. unmet car energy, and the share of the gap each reaches):
    (hysteresis, DHW first, compressor on or off), with perfect foresight, the DHW and the cars
    as EMS ran them; its schedule then replayed in the simulator with EMS doing everything else.
 
-An experiment for docs/performance.md ("What this house's controls can reach"), not part of
-`make bench`. The year takes about 8 minutes and 2 GB (the dynamic program's value table).
+Steps 1-4 build their programs with `emsctl.sim.optimum`'s own window helpers, so that they
+differ from the optimum only in what they restrict. An experiment for docs/performance.md
+("What this house's controls can reach"), not part of `make bench`. The year takes about 8
+minutes (13 with `--daily-cop`) and 2 GB (the dynamic program's value table).
 
     python bench/control_reach.py                 # the year, the house's configuration
     python bench/control_reach.py --days 14 --from-day 60
@@ -184,6 +186,7 @@ def mpc(scn: Scenario, cfg: Config, cars_w: Vec, *, every: int = 4, horizon: int
         s1 = min(n, t0 + horizon)
         pv_plan = sl.pv_kw.copy()
         f = fc.forecast(scn.start + timedelta(minutes=SLOT_MIN * t0))
+        # Without a forecast (forecast.enabled off) the plan sees the true PV.
         if f is not None and f.slots_start is not None and f.slot_wh:
             k0 = round((f.slots_start - scn.start).total_seconds() / (SLOT_MIN * 60))
             fpv = np.asarray(f.slot_wh) * (60 / SLOT_MIN) / 1000.0
