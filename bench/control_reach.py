@@ -14,7 +14,9 @@ Steps (cost incl. unmet car energy, and the share of the gap each reaches):
    (heat-pump power still continuous);
 5. a dynamic program over SG-Ready on/off per 15-minute slot on the heat pump's real thermostat
    (hysteresis, DHW first, compressor on or off), with perfect foresight, the DHW and the cars
-   as EMS ran them; its schedule then replayed in the simulator with EMS doing everything else.
+   as EMS ran them; its schedule then replayed in the simulator with EMS doing everything else;
+6. (`--joint`) SG-Ready and the DHW boost chosen together by a dynamic program on a coarser grid
+   that simulates the tank too, a calendar month at a time, replayed the same way.
 
 Steps 1-4 build their programs with `emsctl.sim.optimum`'s own window helpers, so that they
 differ from the optimum only in what they restrict. An experiment for docs/performance.md
@@ -24,6 +26,7 @@ minutes (13 with `--daily-cop`) and 2 GB (the dynamic program's value table).
     python bench/control_reach.py                 # the year, the house's configuration
     python bench/control_reach.py --days 14 --from-day 60
     python bench/control_reach.py --daily-cop     # and what the hours' COP is worth
+    python bench/control_reach.py --joint         # and the boost chosen too (85 more minutes)
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +75,7 @@ class EmsMinutes:
     backup_dhw_w: Vec
     grid_w: Vec
     sg: Vec
+    boost: Vec
     cost_with_unmet_eur: float
     unmet_kwh: float
 
@@ -110,7 +115,13 @@ def _before_each_minute(hook: Callable[[plant_mod.Plant], None]) -> Iterator[Non
 def ems_minutes(scn: Scenario, cfg: Config) -> EmsMinutes:
     rec = _Recorder(scn.minutes)
     sg = array("b")
-    with _before_each_minute(lambda p: sg.append(p.sg_ready)):
+    boost = array("b")
+
+    def note(p: plant_mod.Plant) -> None:
+        sg.append(p.sg_ready)
+        boost.append(p.dhw_boost)
+
+    with _before_each_minute(note):
         k = run_ems(scn, cfg, trace=rec).kpis
     return EmsMinutes(
         cars_w=np.asarray(rec.cars),
@@ -118,6 +129,7 @@ def ems_minutes(scn: Scenario, cfg: Config) -> EmsMinutes:
         backup_dhw_w=np.asarray(rec.backup),
         grid_w=np.asarray(rec.grid),
         sg=np.asarray(sg, dtype=np.float64),
+        boost=np.asarray(boost, dtype=np.float64),
         cost_with_unmet_eur=k.cost_with_unmet_eur,
         unmet_kwh=k.car_unmet_kwh,
     )
@@ -262,7 +274,6 @@ class MinutePlant:
         """Minutes first..last-1 with SG-Ready `sg` (one value per minute, or per state) from
         the states (buffer °C, thermostat calling 0/1, stored Wh): (cost EUR, end states)."""
         cost = np.zeros_like(buf)
-        eff = self.eff
         for i in range(first, last):
             raised = self.raise_k * sg[i - first]
             call = np.where(
@@ -282,22 +293,28 @@ class MinutePlant:
             )
             buf = buf + extra / 60.0 / self.cap
             load = self.house[i] + self.cars[i] + comp + self.backup[i] + extra
-            pv = self.pv[i]
-            surplus = pv - load
-            want = np.maximum(surplus, pv - self.ac)
-            room = (self.capacity - stored) * 60.0 / eff
-            charge = np.where(want > 0.0, np.clip(np.minimum(want, self.ch_max), None, room), 0.0)
-            charge = np.maximum(charge, 0.0)
-            avail = np.minimum((stored - self.reserve) * eff * 60.0, self.ac - pv)
-            dis = np.where(
-                (want <= 0.0) & (surplus < 0.0),
-                np.maximum(np.minimum(np.minimum(-surplus, self.dis_max), avail), 0.0),
-                0.0,
-            )
-            grid = load - np.minimum(pv - charge + dis, self.ac)
-            stored = stored + (charge * eff - dis / eff) / 60.0
-            cost = cost + np.where(grid > 0.0, grid * self.imp, grid * self.exp)
+            spent, stored = self._grid(i, load, stored)
+            cost = cost + spent
         return cost, buf, call, stored
+
+    def _grid(self, i: int, load: Vec, stored: Vec) -> tuple[Vec, Vec]:
+        """Minute i's inverter and battery (self-consumption mode): (grid cost EUR, stored Wh)."""
+        eff = self.eff
+        pv = self.pv[i]
+        surplus = pv - load
+        want = np.maximum(surplus, pv - self.ac)
+        room = (self.capacity - stored) * 60.0 / eff
+        charge = np.where(want > 0.0, np.clip(np.minimum(want, self.ch_max), None, room), 0.0)
+        charge = np.maximum(charge, 0.0)
+        avail = np.minimum((stored - self.reserve) * eff * 60.0, self.ac - pv)
+        dis = np.where(
+            (want <= 0.0) & (surplus < 0.0),
+            np.maximum(np.minimum(np.minimum(-surplus, self.dis_max), avail), 0.0),
+            0.0,
+        )
+        grid = load - np.minimum(pv - charge + dis, self.ac)
+        stored = stored + (charge * eff - dis / eff) / 60.0
+        return np.where(grid > 0.0, grid * self.imp, grid * self.exp), stored
 
     def cost_of(self, sg_minutes: Vec) -> float:
         """The grid cost of one SG-Ready schedule (a value per minute) from the start state."""
@@ -364,23 +381,203 @@ def best_sg(mp: MinutePlant) -> tuple[Vec, float]:
     return schedule, total
 
 
-def replay_with_sg(scn: Scenario, cfg: Config, sg_minutes: Vec) -> tuple[float, float]:
-    """The simulator with SG-Ready's contact set by `sg_minutes` each minute, EMS driving the
-    rest (its own SG-Ready command is overridden): (cost incl. unmet, unmet kWh)."""
+def replay_with_sg(
+    scn: Scenario, cfg: Config, sg_minutes: Vec, boost_minutes: Vec | None = None
+) -> tuple[float, float]:
+    """The simulator with SG-Ready's contact (and, when given, the DHW boost) set each minute
+    by the schedule, EMS driving the rest (its own commands for them are overridden):
+    (cost incl. unmet, unmet kWh)."""
 
     def force(p: plant_mod.Plant) -> None:
         if p.index < len(sg_minutes):
             p.sg_ready = bool(sg_minutes[p.index])
+            if boost_minutes is not None:
+                p.dhw_boost = bool(boost_minutes[p.index])
 
     with _before_each_minute(force):
         k = run_ems(scn, cfg).kpis
     return k.cost_with_unmet_eur, k.car_unmet_kwh
 
 
+# --------------------------------------------------------------------------- step 6
+
+#: The joint program's coarser grid: buffer and tank °C (first, step, count), stored Wh step.
+JOINT_BUFFER_C = (33.0, 0.5, 33)
+JOINT_TANK_C = (44.0, 0.5, 35)
+JOINT_STORED_STEP_WH = 800.0
+
+
+class JointPlant(MinutePlant):
+    """MinutePlant with the DHW tank simulated too (its thermostat, the boost's band, draws,
+    losses, its backup heater), so that the boost can be chosen as well; only the cars are
+    given. `test_control_reach.py` checks it against `emsctl.sim.plant` like MinutePlant."""
+
+    def __init__(self, scn: Scenario, cfg: Config, ems: EmsMinutes) -> None:
+        super().__init__(scn, cfg, ems)
+        hp, t = cfg.sim.heat_pump, cfg.sim.dhw_tank
+        self.draw = np.asarray(scn.values["dhw_draw_w"], dtype=np.float64)
+        self.cop_dhw = np.maximum(self.cop - hp.dhw_cop_penalty, hp.dhw_cop_min)
+        self.t_cap = t.kwh_per_k * 1000.0
+        self.t_loss, self.t_amb, self.t_floor = t.loss_w_per_k, t.ambient_c, t.min_c
+        self.t_on, self.t_off = t.on_below_c, t.off_at_c
+        self.boost_c = cfg.loads.dhw.boost_c
+        self.boost_on = self.boost_c - t.hysteresis_k
+        self.t_initial = t.initial_c
+
+    def run_joint(
+        self, first: int, last: int, sg: Vec, boost: Vec, states: tuple[Vec, ...]
+    ) -> tuple[Vec, tuple[Vec, ...]]:
+        """Minutes first..last-1 with SG-Ready and the boost per minute, from the states
+        (buffer °C, buffer calling, tank °C, tank calling, stored Wh): (cost EUR, end states)."""
+        buf, b_call, tank, t_call, stored = states
+        cost = np.zeros_like(buf)
+        for i in range(first, last):
+            boosted = boost[i - first] > 0.5
+            t_on, t_off = (self.boost_on, self.boost_c) if boosted else (self.t_on, self.t_off)
+            t_call = np.where(tank < t_on, 1.0, np.where(tank >= t_off, 0.0, t_call))
+            raised = self.raise_k * sg[i - first]
+            b_call = np.where(
+                buf < self.on + raised, 1.0, np.where(buf >= self.off + raised, 0.0, b_call)
+            )
+            comp = self.comp_w * np.maximum(t_call, b_call)
+            q_tank = comp * t_call * self.cop_dhw[i]
+            q_buf = comp * (1.0 - t_call) * self.cop[i]
+            buf = buf + (q_buf - self.heat[i] - self.loss * (buf - self.amb)) / 60.0 / self.cap
+            tank = tank + (q_tank - self.draw[i] - self.t_loss * (tank - self.t_amb)) / (
+                60.0 * self.t_cap
+            )
+            backup = np.where(
+                tank < self.t_floor,
+                np.minimum(self.backup_max, (self.t_floor - tank) * self.t_cap * 60.0),
+                0.0,
+            )
+            tank = tank + backup / 60.0 / self.t_cap
+            extra = np.where(
+                buf < self.floor,
+                np.minimum(self.backup_max - backup, (self.floor - buf) * self.cap * 60.0),
+                0.0,
+            )
+            buf = buf + extra / 60.0 / self.cap
+            load = self.house[i] + self.cars[i] + comp + backup + extra
+            spent, stored = self._grid(i, load, stored)
+            cost = cost + spent
+        return cost, (buf, b_call, tank, t_call, stored)
+
+    def start(self, n: int = 1) -> tuple[Vec, ...]:
+        b0, _, e0 = self.initial
+        return tuple(np.full(n, x) for x in (b0, 0.0, self.t_initial, 0.0, e0))
+
+    def joint_cost_of(self, sg_minutes: Vec, boost_minutes: Vec) -> float:
+        cost, _ = self.run_joint(0, self.minutes, sg_minutes, boost_minutes, self.start())
+        return float(cost[0])
+
+
+def _interp_joint(v: Vec, states: tuple[Vec, ...], reserve: float) -> Vec:
+    buf, b_call, tank, t_call, stored = states
+    axes = []
+    for x, (first, step, count) in (
+        (buf, JOINT_BUFFER_C),
+        (tank, JOINT_TANK_C),
+        (stored - reserve, (0.0, JOINT_STORED_STEP_WH, v.shape[3])),
+    ):
+        f = np.clip((x - first) / step, 0.0, count - 1.000001)
+        i = f.astype(np.int64)
+        axes.append((i, f - i))
+    (ib, wb), (it, wt), (ie, we) = axes
+    k = b_call.astype(np.int64) * 2 + t_call.astype(np.int64)
+    out = np.zeros_like(buf)
+    for db, fb in ((0, 1 - wb), (1, wb)):
+        for dt, ft in ((0, 1 - wt), (1, wt)):
+            for de, fe in ((0, 1 - we), (1, we)):
+                out = out + fb * ft * fe * v[k, ib + db, it + dt, ie + de]
+    return out
+
+
+def best_sg_and_boost(jp: JointPlant) -> tuple[Vec, Vec, float]:
+    """Step 6: SG-Ready and the DHW boost on or off per slot, both chosen, by backward
+    induction on the coarser grid and an exact forward pass: (SG, boost per minute, cost)."""
+    nb, nt = JOINT_BUFFER_C[2], JOINT_TANK_C[2]
+    ne = int((jp.capacity - jp.reserve) / JOINT_STORED_STEP_WH) + 1
+    grid = np.meshgrid(
+        np.arange(2.0),
+        np.arange(2.0),
+        JOINT_BUFFER_C[0] + JOINT_BUFFER_C[1] * np.arange(nb),
+        JOINT_TANK_C[0] + JOINT_TANK_C[1] * np.arange(nt),
+        jp.reserve + JOINT_STORED_STEP_WH * np.arange(ne),
+        indexing="ij",
+    )
+    b_call, t_call, buf, tank, stored = (a.ravel() for a in grid)
+    states = (buf, b_call, tank, t_call, stored)
+    n = -(-jp.minutes // SLOT_MIN)
+    values = np.zeros((n + 1, 4, nb, nt, ne), dtype=np.float32)
+    actions = [(a, b) for a in (0.0, 1.0) for b in (0.0, 1.0)]
+    for s in range(n - 1, -1, -1):
+        first, last = s * SLOT_MIN, min((s + 1) * SLOT_MIN, jp.minutes)
+        best = None
+        for a, b in actions:
+            cost, end = jp.run_joint(
+                first, last, np.full(last - first, a), np.full(last - first, b), states
+            )
+            v = cost + _interp_joint(values[s + 1], end, jp.reserve)
+            best = v if best is None else np.minimum(best, v)
+        assert best is not None
+        values[s] = best.reshape(4, nb, nt, ne)
+    sg_min, boost_min = np.zeros(jp.minutes), np.zeros(jp.minutes)
+    now = jp.start()
+    total = 0.0
+    for s in range(n):
+        first, last = s * SLOT_MIN, min((s + 1) * SLOT_MIN, jp.minutes)
+        options = []
+        for a, b in actions:
+            cost, end = jp.run_joint(
+                first, last, np.full(last - first, a), np.full(last - first, b), now
+            )
+            options.append(
+                (
+                    float((cost + _interp_joint(values[s + 1], end, jp.reserve))[0]),
+                    float(cost[0]),
+                    end,
+                    a,
+                    b,
+                )
+            )
+        _, cost_k, now, a, b = min(options, key=lambda o: o[0])
+        sg_min[first:last], boost_min[first:last] = a, b
+        total += cost_k
+    return sg_min, boost_min, total
+
+
 # --------------------------------------------------------------------------- report
 
 
-def reach(scn: Scenario, cfg: Config, *, daily_cop: bool = False) -> list[tuple[str, float]]:
+def months(scn: Scenario) -> list[tuple[int, int]]:
+    """(first minute, minutes) of each calendar month (UTC) the scenario touches."""
+    cuts = [0]
+    for i in range(1440, scn.minutes, 1440):
+        if scn.time(i).month != scn.time(i - 1440).month:
+            cuts.append(i)
+    cuts.append(scn.minutes)
+    return [(a, b - a) for a, b in pairwise(cuts)]
+
+
+def joint_gain(scn: Scenario, cfg: Config) -> float:
+    """Step 6 over the scenario, a month at a time (the joint program's value table for a
+    year would take 6.5 GB): the sum of what the best SG-Ready and boost schedules, replayed,
+    save against EMS on the same month run from the same start."""
+    gain = 0.0
+    for first, count in months(scn):
+        part = scn.slice(first, count)
+        ems = ems_minutes(part, cfg)
+        sg, boost, _ = best_sg_and_boost(JointPlant(part, cfg, ems))
+        saved = ems.cost_with_unmet_eur - replay_with_sg(part, cfg, sg, boost)[0]
+        print(f"{part.time(0):%Y-%m}: joint schedule saves {saved:.2f} EUR", file=sys.stderr)
+        gain += saved
+    return gain
+
+
+def reach(
+    scn: Scenario, cfg: Config, *, daily_cop: bool = False, joint: bool = False
+) -> list[tuple[str, float]]:
     """Each step's cost incl. unmet car energy, the baseline and EMS among them."""
     t0 = time.perf_counter()
     base = run_baseline(scn, cfg).kpis.cost_with_unmet_eur
@@ -398,6 +595,9 @@ def reach(scn: Scenario, cfg: Config, *, daily_cop: bool = False) -> list[tuple[
         schedule, _ = best_sg(MinutePlant(scn, cfg, ems, daily_cop=True))
         label = "best SG-Ready schedule for each day's mean COP, replayed"
         rows.append((label, replay_with_sg(scn, cfg, schedule)[0]))
+    if joint:
+        label = "best SG-Ready and boost schedules, month by month, replayed"
+        rows.append((label, ems.cost_with_unmet_eur - joint_gain(scn, cfg)))
     rows.append(("EMS", ems.cost_with_unmet_eur))
     print(f"reach computed in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return rows
@@ -414,13 +614,18 @@ def main() -> int:
         action="store_true",
         help="also the schedule found with each day's mean COP (what the hours' COP is worth)",
     )
+    parser.add_argument(
+        "--joint",
+        action="store_true",
+        help="also SG-Ready and the DHW boost chosen together (about 85 more minutes a year)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     scn = read_scenario(args.scenario)
     if args.days:
         scn = scn.slice(args.from_day * 1440, args.days * 1440)
     cfg = load_config(args.config)
-    rows = reach(scn, cfg, daily_cop=args.daily_cop)
+    rows = reach(scn, cfg, daily_cop=args.daily_cop, joint=args.joint)
     base, best = rows[0][1], rows[1][1]
     print(f"\n| {scn.name} | cost incl. unmet EUR | share of the gap |\n|---|---|---|")
     for label, cost in rows:

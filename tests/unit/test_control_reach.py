@@ -1,5 +1,5 @@
-"""bench/control_reach.py: its minute model is the simulator's plant, its dynamic program finds
-SG-Ready schedules no worse than the simple ones, and each restriction of the optimum costs more."""
+"""bench/control_reach.py: its minute models are the simulator's plant, its dynamic programs find
+schedules no worse than the simple ones, and each restriction of the optimum costs more."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import pytest
 
 from bench.control_reach import (
     EmsMinutes,
+    JointPlant,
     MinutePlant,
     best_sg,
+    best_sg_and_boost,
     ems_minutes,
+    months,
     mpc,
     replay_with_sg,
     rolling_lp,
@@ -29,6 +32,13 @@ YEAR = ROOT / "bench" / "data" / "year_2026.csv.gz"
 def house() -> tuple[Scenario, Config, EmsMinutes]:
     # Early March: heating every day, some sun, a car plugged in.
     scn = read_scenario(YEAR).slice(60 * 1440, 3 * 1440)
+    cfg = load_config(ROOT / "configs" / "ems-config.yaml")
+    return scn, cfg, ems_minutes(scn, cfg)
+
+
+@pytest.fixture(scope="module")
+def one_day() -> tuple[Scenario, Config, EmsMinutes]:
+    scn = read_scenario(YEAR).slice(62 * 1440, 1440)  # sunny, boosts and SG-Ready runs
     cfg = load_config(ROOT / "configs" / "ems-config.yaml")
     return scn, cfg, ems_minutes(scn, cfg)
 
@@ -89,3 +99,36 @@ def test_the_daily_mean_cop_keeps_each_days_mean_and_drops_its_hours(house):
     assert np.ptp(hourly, axis=1).min() > 0.1
     assert np.ptp(daily, axis=1).max() < 1e-12
     assert daily.mean(axis=1) == pytest.approx(hourly.mean(axis=1), rel=1e-12)
+
+
+def test_the_joint_model_reproduces_the_simulator_with_the_tank_as_well(house):
+    scn, cfg, ems = house
+    assert ems.boost.any()
+    jp = JointPlant(scn, cfg, ems)
+    expected = _grid_cost(cfg, ems.grid_w) / 60_000
+    assert jp.joint_cost_of(ems.sg, ems.boost) == pytest.approx(expected, rel=1e-9)
+    cost, _ = replay_with_sg(scn, cfg, ems.sg, ems.boost)
+    assert cost == pytest.approx(ems.cost_with_unmet_eur, abs=1e-9)
+
+
+def test_the_joint_schedule_beats_the_simple_ones_and_costs_what_it_says(one_day):
+    scn, cfg, ems = one_day
+    jp = JointPlant(scn, cfg, ems)
+    sg, boost, cost = best_sg_and_boost(jp)
+    assert cost == pytest.approx(jp.joint_cost_of(sg, boost), rel=1e-9)
+
+    def slots(x: np.ndarray) -> np.ndarray:
+        return np.repeat(x.reshape(-1, 15).mean(axis=1) > 0.5, 15).astype(float)
+
+    off = np.zeros(scn.minutes)
+    for other_sg, other_boost in ((off, off), (slots(ems.sg), slots(ems.boost)), (sg, off)):
+        assert cost <= jp.joint_cost_of(other_sg, other_boost) + 1e-9
+
+
+def test_the_year_splits_into_its_twelve_months():
+    scn = read_scenario(YEAR)
+    parts = months(scn)
+    assert len(parts) == 12
+    assert sum(count for _, count in parts) == scn.minutes
+    assert [scn.time(first).day for first, _ in parts] == [1] * 12
+    assert [scn.time(first).month for first, _ in parts] == list(range(1, 13))
