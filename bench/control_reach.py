@@ -160,22 +160,8 @@ def _plant(cfg: Config, floors: bool) -> opt._Plant:
 def rolling_lp(scn: Scenario, cfg: Config, cars_w: Vec | None, floors: bool) -> float:
     """Steps 1-3: the optimum's rolling 48 h program, restricted; its cost without unmet."""
     sl = _slots(scn, cfg, cars_w)
-    p = _plant(cfg, floors)
-    state = opt._start_state(cfg, sl.sessions)
-    names = [name for name, _ in opt._SERIES_BLOCKS] + ["heat_short_kw", "cars_kw"]
-    series = {name: np.zeros(sl.count) for name in names}
-    windows = opt._windows(sl, 192, 96)
-    for w, kept_to in windows:
-        x = opt._solve_window(sl, w, p, state)
-        opt._keep(x, sl, w, kept_to, series, state)
-    s = opt.OptimumSeries(
-        hours=sl.hours,
-        pv_kw=sl.pv_kw,
-        house_kw=sl.house_kw,
-        session_kwh=state.delivered_kwh,
-        **series,
-    )
-    return opt._figures(sl, s, cfg, 0.0, len(windows), 48.0, 24.0).cost_with_unmet_eur
+    s, windows = opt.solve_rolling(sl, _plant(cfg, floors), cfg, 192, 96)
+    return opt._figures(sl, s, cfg, 0.0, windows, 48.0, 24.0).cost_with_unmet_eur
 
 
 def mpc(scn: Scenario, cfg: Config, cars_w: Vec, *, every: int = 4, horizon: int = 144) -> float:

@@ -631,7 +631,16 @@ def solve_series(
     horizon = max(1, round(horizon_h * 60 / slot_min))
     keep = max(1, min(horizon, round(keep_h * 60 / slot_min)))
     sl = aggregate(scenario, config, slot_min)
-    p = _Plant.of(config)
+    series, windows = solve_rolling(sl, _Plant.of(config), config, horizon, keep)
+    return sl, series, windows
+
+
+def solve_rolling(
+    sl: Slots, p: _Plant, config: Config, horizon: int, keep: int
+) -> tuple[OptimumSeries, int]:
+    """The rolling horizon over given slots and plant (windows of `horizon` slots, the first
+    `keep` kept): the kept decisions and the number of windows. `bench/control_reach.py`
+    passes restricted slots and plants."""
     state = _start_state(config, sl.sessions)
     names = [name for name, _ in _SERIES_BLOCKS] + ["heat_short_kw", "cars_kw"]
     series = {name: np.zeros(sl.count) for name in names}
@@ -639,17 +648,14 @@ def solve_series(
     for w, kept_to in windows:
         x = _solve_window(sl, w, p, state)
         _keep(x, sl, w, kept_to, series, state)
-    return (
-        sl,
-        OptimumSeries(
-            hours=sl.hours,
-            pv_kw=sl.pv_kw,
-            house_kw=sl.house_kw,
-            session_kwh=state.delivered_kwh,
-            **series,
-        ),
-        len(windows),
+    kept = OptimumSeries(
+        hours=sl.hours,
+        pv_kw=sl.pv_kw,
+        house_kw=sl.house_kw,
+        session_kwh=state.delivered_kwh,
+        **series,
     )
+    return kept, len(windows)
 
 
 def solve_optimum(
